@@ -1,0 +1,82 @@
+"""``ascolto connect SOURCE``: publish posts from a source to Kafka."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ascolto.cli.output import console
+from ascolto.connectors.base import PublishReport, Source, publish_all
+from ascolto.settings import get_settings
+
+app = typer.Typer(help="Publish posts from a source to Kafka (posts.raw).", no_args_is_help=True)
+
+Rate = Annotated[float | None, typer.Option("--rate", min=0.001, help="Posts per second at most (default: as fast as possible).")]
+
+
+def run_source(source: Source, rate: float | None, *, quiet: bool = False) -> PublishReport:
+    """Publish a source with a progress bar and a one-line summary."""
+    from ascolto.connectors.producer import PostProducer
+
+    settings = get_settings()
+    with PostProducer(settings, stage=f"connector:{source.name}") as producer:
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
+            task = progress.add_task(f"publishing to {producer.topics.raw}", total=source.estimated_total())
+            report = publish_all(source, producer, rate=rate, on_item=lambda: progress.advance(task))
+    rate_done = report.published / report.seconds if report.seconds else 0.0
+    console.print(
+        f"[green]✓[/] {report.published} posts published to {producer.topics.raw}"
+        + (f", {report.rejected} rejected to {producer.topics.dlq}" if report.rejected else "")
+        + f" in {report.seconds:.1f}s ({rate_done:,.0f}/s)"
+    )
+    return report
+
+
+@app.command("file")
+def file(
+    path: Annotated[Path, typer.Argument(help="A .jsonl/.ndjson or .csv/.tsv file.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or tsv (default: from the suffix).")] = None,
+    id_column: Annotated[str, typer.Option(help="Column with the post's id in its source.")] = "id",
+    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    created_at_column: Annotated[str, typer.Option(help="Column with the time (ISO 8601 or epoch).")] = "created_at",
+    author_column: Annotated[str, typer.Option(help="Column with the author's handle.")] = "author",
+    lang_column: Annotated[str, typer.Option(help="Column with a language hint.")] = "lang",
+    source: Annotated[str, typer.Option(help="Source name recorded on each post (ids become SOURCE:ID).")] = "file",
+    rate: Rate = None,
+) -> None:
+    """Replay a JSONL or CSV file; rows that cannot be posts go to the dead-letter topic."""
+    from ascolto.connectors.file import Columns, FileSource
+
+    if fmt not in (None, "jsonl", "csv", "tsv"):
+        raise typer.BadParameter("must be jsonl, csv or tsv", param_hint="--format")
+    columns = Columns(id_column, text_column, created_at_column, author_column, lang_column)
+    run_source(FileSource(path, fmt=fmt, columns=columns, source=source), rate)
+
+
+@app.command("generator")
+def generator(
+    count: Annotated[int | None, typer.Option(min=1, help="Posts to generate (default: until Ctrl-C).")] = None,
+    rate: Rate = 20.0,
+    brands: Annotated[str | None, typer.Option(help="Comma-separated brands or public services to talk about.")] = None,
+    italian_share: Annotated[float, typer.Option(min=0, max=1, help="Share of posts in Italian (rest English).")] = 0.7,
+    negative_share: Annotated[float, typer.Option(min=0, max=1, help="Share of negative posts outside bursts.")] = 0.35,
+    seed: Annotated[int | None, typer.Option(help="Seed for a repeatable run (same seed, same post ids).")] = None,
+    burst_after: Annotated[int | None, typer.Option(min=0, help="Inject a burst of negative posts after this many posts.")] = None,
+    burst_size: Annotated[int, typer.Option(min=1, help="Posts in the burst.")] = 200,
+    burst_brand: Annotated[str | None, typer.Option(help="Who the burst is about (default: the first brand).")] = None,
+) -> None:
+    """Synthetic Italian and English posts about brands and public services, with an optional negative burst."""
+    from ascolto.connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
+
+    brand_list = [b.strip() for b in brands.split(",") if b.strip()] if brands else list(DEFAULT_BRANDS)
+    burst = Burst(burst_after, burst_size, burst_brand or brand_list[0]) if burst_after is not None else None
+    source = GeneratorSource(
+        count=count, rate=rate, brands=brand_list, italian_share=italian_share,
+        negative_share=negative_share, seed=seed, burst=burst,
+    )
+    console.print(f"generator run {source.run_id} (repeat it with --seed {source.seed})")
+    run_source(source, rate=None)  # the generator paces itself so that bursts can skip the pacing

@@ -1,0 +1,83 @@
+"""``ascolto demo``: the whole pipeline on the local stack, with a negative burst to look at."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from ascolto.cli.output import console
+from ascolto.errors import AscoltoError
+from ascolto.settings import Settings, get_settings
+
+
+def demo(
+    posts: Annotated[int, typer.Option(min=10, help="Regular posts to generate.")] = 2000,
+    rate: Annotated[float, typer.Option(min=1, help="Posts per second.")] = 200.0,
+    burst: Annotated[int, typer.Option(min=0, help="Negative posts in the burst about one brand (0: none).")] = 300,
+    seed: Annotated[int | None, typer.Option(help="Seed for the generator.")] = None,
+) -> None:
+    """Start Kafka + Elasticsearch, a worker and a generator; wait until the posts are searchable."""
+    from ascolto.cli.connect_cmd import run_source
+    from ascolto.cli.stack_cmd import up
+    from ascolto.cli.worker_cmd import start_background_worker
+    from ascolto.connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
+
+    settings = get_settings()
+    up(only=None)
+    proc, started = start_background_worker(settings)
+    console.print(f"[green]✓[/] worker {'started' if started else 'already running'} (log: {proc.log_file})")
+
+    brand = DEFAULT_BRANDS[2]
+    source = GeneratorSource(
+        count=posts, rate=rate, seed=seed, burst=Burst(after=posts // 2, size=burst, brand=brand) if burst else None
+    )
+    run_source(source, rate=None)
+    expected = posts + burst
+    prefix = f"generator:{source.run_id}-"
+    with console.status(f"waiting until all {expected} posts are searchable in Elasticsearch..."):
+        found = _wait_searchable(settings, prefix, expected, proc)
+    console.print(f"[green]✓[/] {found} posts of this run are searchable in index {settings.es_index}")
+    _summary(settings, prefix, brand)
+
+
+def _count(settings: Settings, body: dict) -> int:
+    from ascolto.es import es_client
+
+    client = es_client(settings)
+    try:
+        client.indices.refresh(index=settings.es_index, ignore_unavailable=True)
+        return int(client.count(index=settings.es_index, query=body, ignore_unavailable=True)["count"])
+    finally:
+        client.close()
+
+
+def _wait_searchable(settings: Settings, prefix: str, expected: int, proc) -> int:
+    deadline = time.monotonic() + 300
+    found = 0
+    while time.monotonic() < deadline:
+        found = _count(settings, {"prefix": {"id": prefix}})
+        if found >= expected:
+            return found
+        if proc.exited():
+            raise AscoltoError(f"The worker stopped; see its log {proc.log_file}.")
+        time.sleep(1)
+    raise AscoltoError(
+        f"Only {found} of {expected} posts became searchable within 5 minutes; see the worker log {proc.log_file}."
+    )
+
+
+def _summary(settings: Settings, prefix: str, brand: str) -> None:
+    run = {"prefix": {"id": prefix}}
+    for label in ("negative", "neutral", "positive"):
+        n = _count(settings, {"bool": {"filter": [run, {"term": {"sentiment.label": label}}]}})
+        console.print(f"   {label:>8}: {n}")
+    console.print(
+        "\n[bold]Where to look[/]\n"
+        f"  search:   ascolto search '{brand.split()[0]}' --sentiment negative --since 1h\n"
+        "            ascolto search 'bolletta OR bill' --lang it --json\n"
+        f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics (worker)\n"
+        f"  raw data: {settings.es_url}/{settings.es_index}/_search?q=text:disservizio\n"
+        "  stop:     ascolto stack down   (stops the worker, Kafka and Elasticsearch)"
+    )

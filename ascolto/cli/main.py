@@ -1,0 +1,34 @@
+"""The ``ascolto`` command line: one sub-command per verb of the architecture."""
+
+from __future__ import annotations
+
+import typer
+
+from ascolto.cli import connect_cmd, demo_cmd, enrich_cmd, search_cmd, stack_cmd, worker_cmd
+from ascolto.cli.output import fail
+from ascolto.errors import AscoltoError
+
+app = typer.Typer(
+    name="ascolto",
+    help="Real-time social listening: connectors → Kafka → Faust enrichment → Elasticsearch.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold credentials: never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(connect_cmd.app, name="connect")
+app.command("worker")(worker_cmd.worker)
+app.command("enrich")(enrich_cmd.enrich)
+app.command("search")(search_cmd.search)
+app.command("demo")(demo_cmd.demo)
+
+
+def main() -> None:
+    """Console-script entry point: user-facing errors become one line and exit code 1."""
+    try:
+        app()
+    except AscoltoError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -1,0 +1,54 @@
+"""``ascolto search``: full-text search over enriched posts, as a table or JSON."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from ascolto.cli.output import stdout_console
+from ascolto.search import SearchRequest, search as run_search
+from ascolto.settings import get_settings
+
+_COLOURS = {"positive": "green", "negative": "red", "neutral": "white"}
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Query string, e.g. 'bolletta OR bill', 'text:\"no service\"'.")] = "",
+    lang: Annotated[list[str] | None, typer.Option("--lang", help="Only these languages (repeatable).")] = None,
+    sentiment: Annotated[list[str] | None, typer.Option("--sentiment", help="positive, neutral or negative (repeatable).")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option(help="Posts created since: 15m, 24h, 7d or an ISO date.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many posts to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout, for programs.")] = False,
+) -> None:
+    """Search enriched posts, newest first."""
+    request = SearchRequest(query, lang or [], sentiment or [], source or [], since, limit)
+    try:
+        request.body()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    result = run_search(get_settings(), request)
+    if as_json:
+        out = sys.stdout.buffer
+        for post in result.posts:
+            out.write(orjson.dumps(post) + b"\n")
+        out.flush()
+        return
+    table = Table("created_at", "source", "lang", "sentiment", "author", "text", title=f"{result.total} posts match")
+    for p in result.posts:
+        label = p.get("sentiment", {}).get("label", "")
+        score = p.get("sentiment", {}).get("compound", 0.0)
+        colour = _COLOURS.get(label, "white")
+        table.add_row(
+            p.get("created_at", "")[:19].replace("T", " "),
+            p.get("source", ""),
+            p.get("lang", ""),
+            f"[{colour}]{label} {score:+.2f}[/]",
+            p.get("author", {}).get("handle", ""),
+            p.get("text", "")[:140],
+        )
+    stdout_console.print(table)

@@ -1,0 +1,58 @@
+"""``ascolto stack up|down|status``: the local Kafka + Elasticsearch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ascolto.cli.output import console
+from ascolto.settings import get_settings
+from ascolto.stack import LocalStack
+
+app = typer.Typer(help="Run the local embedded Kafka + Elasticsearch (from Maven Central, no Docker).", no_args_is_help=True)
+
+Only = Annotated[str | None, typer.Option("--only", help="Act on one server: kafka or elasticsearch.")]
+
+
+def _check_only(only: str | None) -> None:
+    if only not in (None, "kafka", "elasticsearch"):
+        raise typer.BadParameter("must be kafka or elasticsearch", param_hint="--only")
+
+
+@app.command()
+def up(only: Only = None) -> None:
+    """Download (once), start and wait until Kafka and Elasticsearch answer. Safe to run twice."""
+    _check_only(only)
+    stack = LocalStack(get_settings())
+    with console.status("Starting the local stack (the first run downloads Kafka and Elasticsearch)..."):
+        reports = stack.up(only)
+    for report in reports:
+        svc = stack.service(report.name)
+        verb = f"started, ready in {report.seconds:.1f}s" if report.started else "already running"
+        console.print(f"[green]✓[/] {svc.name} {svc.version} at {svc.endpoint}: {verb}")
+
+
+@app.command()
+def down(only: Only = None) -> None:
+    """Stop the local servers (and a demo worker) cleanly; data stays for the next `up`."""
+    _check_only(only)
+    from ascolto.cli.worker_cmd import stop_background_worker
+
+    if only is None and stop_background_worker(get_settings()):
+        console.print("[green]✓[/] demo worker stopped")
+    for name, was_running in LocalStack(get_settings()).down(only):
+        console.print(f"[green]✓[/] {name} {'stopped' if was_running else 'was not running'}")
+
+
+@app.command()
+def status() -> None:
+    """Show whether each local server runs and answers, with its log file."""
+    table = Table("server", "version", "endpoint", "pid", "ready", "log")
+    all_ready = True
+    for st in LocalStack(get_settings()).status():
+        all_ready &= st.ready
+        table.add_row(st.name, st.version, st.endpoint, str(st.pid or "-"), "yes" if st.ready else "no", str(st.log))
+    console.print(table)
+    raise typer.Exit(0 if all_ready else 3)

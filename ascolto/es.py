@@ -1,0 +1,64 @@
+"""Elasticsearch clients built from settings, and the posts index template ascolto installs."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import orjson
+from elasticsearch import AsyncElasticsearch, Elasticsearch
+
+from ascolto.errors import ElasticsearchUnavailable
+from ascolto.settings import Settings
+
+
+def _client_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {"request_timeout": settings.es_request_timeout}
+    if settings.es_api_key:
+        options["api_key"] = settings.es_api_key.get_secret_value()
+    elif settings.es_username and settings.es_password:
+        options["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
+    if settings.es_ca_certs:
+        options["ca_certs"] = str(settings.es_ca_certs)
+    return options
+
+
+def es_client(settings: Settings) -> Elasticsearch:
+    """A synchronous client (CLI, tests, benchmarks)."""
+    return Elasticsearch(settings.es_url, **_client_options(settings))
+
+
+def async_es_client(settings: Settings) -> AsyncElasticsearch:
+    """An asyncio client (the indexer agent)."""
+    return AsyncElasticsearch(settings.es_url, **_client_options(settings))
+
+
+def unreachable(settings: Settings, exc: BaseException | None = None) -> ElasticsearchUnavailable:
+    """The one sentence a user reads when Elasticsearch does not answer."""
+    detail = f" ({type(exc).__name__})" if exc else ""
+    return ElasticsearchUnavailable(
+        f"Cannot reach Elasticsearch at {settings.es_url}{detail}: start the local stack with "
+        "`ascolto stack up` or point ASCOLTO_ES_URL (and credentials) at your cluster."
+    )
+
+
+@cache
+def _template_file() -> dict[str, Any]:
+    text = resources.files("ascolto.schemas").joinpath("elasticsearch/posts.template.json").read_text("utf-8")
+    body = orjson.loads(text)
+    body.pop("_comment", None)
+    return body
+
+
+def posts_template(settings: Settings) -> dict[str, Any]:
+    """Arguments for ``indices.put_index_template`` for the configured posts index."""
+    body = _template_file()
+    return {
+        "name": settings.es_index,
+        "index_patterns": [f"{settings.es_index}*"],
+        "priority": 200,
+        "version": body["version"],
+        "template": body["template"],
+        "meta": {"managed_by": "ascolto"},
+    }

@@ -1,0 +1,114 @@
+"""The one typed settings object of ascolto, read from ``ASCOLTO_*`` environment variables.
+
+Every field documents its variable: ``kafka_brokers`` is ``ASCOLTO_KAFKA_BROKERS`` and so on.
+Defaults fit the local embedded stack started by ``ascolto stack up``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ascolto.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_stack_dir() -> Path:
+    # A checkout keeps its servers beside it (git-ignored); an installed wheel uses the user cache.
+    if (REPO_ROOT / "deploy" / "local").is_dir():
+        return REPO_ROOT / ".ascolto" / "stack"
+    return Path.home() / ".cache" / "ascolto" / "stack"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration for connectors, the worker, the CLI and the local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="ASCOLTO_", extra="ignore", frozen=True)
+
+    # --- Kafka ---------------------------------------------------------------------------
+    kafka_brokers: str = Field("", description="Comma-separated host:port list; defaults to the local stack.")
+    topic_prefix: str = Field("ascolto.", description="Prefix of every topic (posts.raw, posts.enriched, ...).")
+    topic_partitions: int = Field(3, ge=1, description="Partitions for topics ascolto creates.")
+    topic_replication: int = Field(1, ge=1, description="Replication factor for topics ascolto creates.")
+    kafka_compression: str = Field("lz4", pattern="^(none|gzip|lz4|zstd|snappy)$")
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024, description="Largest Kafka message ascolto produces or accepts (dead letters included)."
+    )
+    kafka_security_protocol: str = Field("PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$")
+    kafka_sasl_mechanism: str | None = Field(None, description="e.g. PLAIN or SCRAM-SHA-512 when using SASL.")
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+
+    # --- Elasticsearch -------------------------------------------------------------------
+    es_url: str = Field("", description="Elasticsearch URL; defaults to the local stack.")
+    es_index: str = Field("ascolto-posts", description="Index (and template pattern) for enriched posts.")
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_api_key: SecretStr | None = None
+    es_ca_certs: Path | None = None
+    es_request_timeout: float = Field(30.0, gt=0)
+
+    # --- Worker --------------------------------------------------------------------------
+    app_id: str = Field("ascolto", description="Faust application id, also the Kafka consumer group.")
+    enrichers: str = Field(
+        "language,sentiment,entities", description="Comma-separated enricher names, run in their declared order."
+    )
+    index_batch_size: int = Field(1000, ge=1, description="Documents per bulk request at most.")
+    index_batch_seconds: float = Field(1.0, gt=0, description="Longest wait before a partial batch is indexed.")
+    index_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the back-off between bulk retries.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")
+    metrics_bind: str = Field("127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes).")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    data_dir: Path = Field(REPO_ROOT / ".ascolto" / "data", description="Worker state (Faust data dir).")
+
+    # --- Local embedded stack (ascolto stack up) -------------------------------------------
+    stack_dir: Path = Field(default_factory=_default_stack_dir, description="Where servers, data and logs live.")
+    stack_kafka_version: str = "3.9.1"
+    stack_kafka_port: int = Field(9092, ge=1, le=65535)
+    stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    stack_kafka_heap: str = Field("512m", pattern=r"^\d+[mg]$")
+    stack_es_version: str = "8.19.7"
+    stack_es_port: int = Field(9200, ge=1, le=65535)
+    stack_es_transport_port: int = Field(9300, ge=1, le=65535)
+    stack_es_heap: str = Field("1g", pattern=r"^\d+[mg]$")
+    stack_es_user: str = Field("ascolto", description="Unprivileged user that runs Elasticsearch when ascolto runs as root.")
+    stack_timeout: float = Field(180.0, gt=0, description="Seconds to wait for a server to become ready.")
+
+    @model_validator(mode="after")
+    def _derive_endpoints(self) -> Settings:
+        # frozen model: fill derived defaults through object.__setattr__ once, at validation.
+        if not self.kafka_brokers:
+            object.__setattr__(self, "kafka_brokers", f"127.0.0.1:{self.stack_kafka_port}")
+        if not self.es_url:
+            object.__setattr__(self, "es_url", f"http://127.0.0.1:{self.stack_es_port}")
+        return self
+
+    @property
+    def broker_list(self) -> list[str]:
+        return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]
+
+    @property
+    def enricher_names(self) -> list[str]:
+        return [n.strip() for n in self.enrichers.split(",") if n.strip()]
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical topic such as ``posts.raw``."""
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, validated once; bad values raise one clear ConfigError."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"Invalid configuration: ASCOLTO_{field.upper()} {first['msg'].lower()}; fix that environment variable."
+        ) from None

@@ -1,0 +1,154 @@
+"""Elasticsearch 8, from Elastic's integ-test-zip distribution on Maven Central.
+
+Elasticsearch refuses to run as root; when ascolto runs as root (CI, containers) the server is
+started as an unprivileged user, created on first use, and its files are owned by that user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ascolto.errors import StackError
+from ascolto.stack.service import DEPLOY_LOCAL, LocalService
+from ascolto.stack.tools import DEPENDENCY_PLUGIN, java_home, run_maven, unzip_with_modes
+
+ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
+
+
+class LocalElasticsearch(LocalService):
+    name = "elasticsearch"
+    marker = "elasticsearch"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.as_root = os.geteuid() == 0
+        if self.as_root and not _user_can_reach(settings.stack_es_user, self.home):
+            # The checkout sits somewhere the server's user cannot traverse (e.g. under /root).
+            digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:10]
+            self.home = Path("/var/lib/ascolto") / f"elasticsearch-{digest}"
+            self.process.run_dir = self.home / "run"
+
+    @property
+    def version(self) -> str:
+        return self.settings.stack_es_version
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.stack_es_port, self.settings.stack_es_transport_port]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.settings.stack_es_port}"
+
+    @property
+    def dist(self) -> Path:
+        return self.home / f"elasticsearch-{self.version}"
+
+    @property
+    def server_log(self) -> Path:
+        return self.home / "logs" / "ascolto-local.log"
+
+    def provision(self) -> None:
+        if (self.dist / ".complete").exists():
+            return
+        download = self.home / "download"
+        run_maven(
+            [
+                "-q",
+                f"{DEPENDENCY_PLUGIN}:copy",
+                f"-Dartifact={ARTIFACT.format(version=self.version)}",
+                f"-DoutputDirectory={download}",
+                "-Dmdep.stripVersion=false",
+            ],
+            self.home / "provision.log",
+            f"Elasticsearch {self.version}",
+            java_home(),
+        )
+        archive = download / f"elasticsearch-{self.version}.zip"
+        shutil.rmtree(self.dist, ignore_errors=True)
+        unzip_with_modes(archive, self.home)
+        archive.unlink()
+        (self.dist / ".complete").touch()
+
+    def launch(self) -> None:
+        config, data, logs = self.home / "config", self.home / "data", self.home / "logs"
+        if not config.exists():
+            shutil.copytree(self.dist / "config", config)
+        data.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        template = (DEPLOY_LOCAL / "elasticsearch" / "elasticsearch.yml").read_text()
+        (config / "elasticsearch.yml").write_text(
+            template.format(
+                port=self.settings.stack_es_port,
+                transport_port=self.settings.stack_es_transport_port,
+                data_dir=data,
+                logs_dir=logs,
+            )
+        )
+        heap = self.settings.stack_es_heap
+        env = {
+            **os.environ,
+            "ES_JAVA_HOME": str(java_home()),
+            "ES_PATH_CONF": str(config),
+            "ES_JAVA_OPTS": f"-Xms{heap} -Xmx{heap}",
+        }
+        argv = [str(self.dist / "bin" / "elasticsearch")]
+        if self.as_root:
+            user = _ensure_user(self.settings.stack_es_user)
+            for path in (config, data, logs, self.home / "run"):
+                path.mkdir(parents=True, exist_ok=True)
+                _chown_tree(path, user)
+            env["HOME"] = str(self.home)
+            argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", *argv]
+        self.process.start(argv, env=env, cwd=self.home)
+
+    def probe(self) -> bool:
+        url = f"{self.endpoint}/_cluster/health?wait_for_status=yellow&timeout=2s"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback URL built here
+                return json.load(resp).get("status") in ("yellow", "green")
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+
+def _ensure_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"Elasticsearch cannot run as root and creating the user {name!r} failed ({result.stderr.strip()}); "
+            "create an unprivileged user and set ASCOLTO_STACK_ES_USER to it."
+        )
+    return pwd.getpwnam(name)
+
+
+def _user_can_reach(name: str, path: Path) -> bool:
+    """Whether every existing parent of ``path`` lets others traverse it (the server's user is 'others')."""
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            if not os.stat(parent).st_mode & 0o001:
+                return False
+    return True
+
+
+def _chown_tree(path: Path, user: pwd.struct_passwd) -> None:
+    os.chown(path, user.pw_uid, user.pw_gid)
+    for root, dirs, files in os.walk(path):
+        for entry in dirs + files:
+            os.chown(os.path.join(root, entry), user.pw_uid, user.pw_gid)

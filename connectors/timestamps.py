@@ -1,0 +1,23 @@
+"""Timestamps from the wild (ISO 8601, epoch seconds or milliseconds) → RFC 3339 UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def to_rfc3339(value: object) -> str:
+    """Normalise a timestamp; naive times are taken as UTC. Raises ValueError with a readable message."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()):
+        number = float(value)
+        # Epoch milliseconds are 13 digits today; seconds are 10.
+        dt = datetime.fromtimestamp(number / 1000 if abs(number) > 1e11 else number, tz=UTC)
+    elif isinstance(value, str) and value.strip():
+        try:
+            dt = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"created_at {value!r} is not an ISO 8601 time or an epoch number") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+    else:
+        raise ValueError(f"created_at {value!r} is empty or not a time")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

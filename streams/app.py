@@ -1,0 +1,55 @@
+"""The Faust application: one factory wires topics, the enrichment chain and the agents."""
+
+from __future__ import annotations
+
+import faust
+
+from ascolto.settings import Settings
+from ascolto.streams.enrich_agent import add_enrich_agent
+from ascolto.streams.enrichers import EnrichmentChain
+from ascolto.streams.index_agent import add_index_agent
+from ascolto.streams.topics import StreamTopics
+from ascolto.topics import TopicNames
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app running the enrich and index agents for ``settings``."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{b}" for b in settings.broker_list],
+        broker_credentials=_credentials(settings),
+        # Values stay bytes: the agents decode and validate them, so bad input becomes a dead letter
+        # instead of a deserialisation crash inside Faust.
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        producer_acks=-1,
+        producer_compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
+        producer_max_request_size=settings.max_message_bytes,
+        consumer_max_fetch_size=settings.max_message_bytes,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        web_enabled=settings.web_port != 0,
+        web_port=settings.web_port or 6066,
+        web_bind="127.0.0.1",
+        datadir=str(settings.data_dir / settings.app_id),
+        store="memory://",
+        autodiscover=False,
+    )
+    topics = StreamTopics.declare(app, TopicNames.of(settings), settings)
+    add_enrich_agent(app, topics, EnrichmentChain.from_names(settings.enricher_names))
+    add_index_agent(app, topics, settings)
+    return app
+
+
+def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    if settings.kafka_sasl_mechanism and settings.kafka_username and settings.kafka_password:
+        return faust.SASLCredentials(
+            username=settings.kafka_username,
+            password=settings.kafka_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials()
+    return None

@@ -1,0 +1,24 @@
+"""Prometheus metrics of the stream agents (served by the worker on ASCOLTO_METRICS_PORT)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_IN = Counter("ascolto_messages_consumed_total", "Messages consumed, by agent.", ["agent"])
+POSTS_ENRICHED = Counter("ascolto_posts_enriched_total", "Posts enriched and published to posts.enriched.")
+DEAD_LETTERS = Counter("ascolto_dead_letters_total", "Messages sent to the dead-letter topic, by stage.", ["stage"])
+ENRICH_SECONDS = Histogram(
+    "ascolto_enrich_seconds",
+    "Time to decode, validate and enrich one post.",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+DOCS_INDEXED = Counter("ascolto_docs_indexed_total", "Documents Elasticsearch acknowledged.")
+BULK_SECONDS = Histogram("ascolto_bulk_seconds", "Duration of one bulk request.")
+BULK_DOCS = Histogram("ascolto_bulk_docs", "Documents per bulk request.", buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+INDEX_RETRIES = Counter("ascolto_index_retries_total", "Bulk attempts retried, by reason.", ["reason"])
+INDEX_LAG_SECONDS = Histogram(
+    "ascolto_index_lag_seconds",
+    "From a post's created_at to Elasticsearch acknowledging it.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+ES_UP = Gauge("ascolto_elasticsearch_up", "1 while the indexer reaches Elasticsearch, 0 while it waits for it.")

@@ -1,0 +1,43 @@
+"""The Faust topic objects of the pipeline, and how agents publish dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from ascolto.schemas import dead_letter, dumps
+from ascolto.settings import Settings
+from ascolto.streams import metrics
+from ascolto.topics import TopicNames
+
+DLQ_HEADERS = {"content-type": b"application/json", "ascolto-schema": b"dead_letter/1"}
+ENRICHED_HEADERS = {"content-type": b"application/json", "ascolto-schema": b"enriched_post/1"}
+
+
+@dataclass(frozen=True)
+class StreamTopics:
+    raw: faust.TopicT
+    enriched: faust.TopicT
+    dlq: faust.TopicT
+
+    @classmethod
+    def declare(cls, app: faust.App, names: TopicNames, settings: Settings) -> StreamTopics:
+        def topic(name: str) -> faust.TopicT:
+            return app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                partitions=settings.topic_partitions,
+                config={"max.message.bytes": str(settings.max_message_bytes)},
+            )
+
+        return cls(topic(names.raw), topic(names.enriched), topic(names.dlq))
+
+    async def send_dead_letter(
+        self, stage: str, reason: str, *, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
+    ) -> None:
+        """Publish a DeadLetter keeping the original key and bytes; counted by stage."""
+        letter = dead_letter(stage, reason, value, topic=topic, partition=partition, offset=offset)
+        await self.dlq.send(key=key, value=dumps(letter), headers=DLQ_HEADERS)
+        metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc()
