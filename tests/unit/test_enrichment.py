@@ -1,0 +1,120 @@
+import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from ascolto.schemas import dumps, validate
+from ascolto.streams.enrichers import EnricherFailed, EnrichmentChain, enricher
+from ascolto.streams.enrichers.base import REGISTRY
+from ascolto.streams.enrichers.sentiment import label_for
+from ascolto.streams.processing import Enriched, Failed, enrich_message
+
+ENGLISH = [
+    "I love this service, the staff were wonderful!",
+    "The outage lasted all day. Terrible, nobody answers the phone :(",
+    "The office opens at 9.",
+    "NOT happy with the bill at all!!!",
+    "Not bad, but the app is slow 😡",
+]
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return EnrichmentChain.from_names(["language", "sentiment", "entities"])
+
+
+def post(text, **over):
+    p = {
+        "id": "t:1",
+        "source": "t",
+        "native_id": "1",
+        "text": text,
+        "created_at": "2026-01-02T03:04:05Z",
+        "author": {"id": "u", "handle": "u"},
+        "schema_version": 1,
+    }
+    p.update(over)
+    return p
+
+
+@pytest.mark.parametrize("text", ENGLISH)
+def test_english_sentiment_is_exactly_vaders(chain, text):
+    expected = SentimentIntensityAnalyzer().polarity_scores(text)
+    got = chain.enrich(post(text))["sentiment"]
+    assert {k: got[k] for k in ("compound", "pos", "neu", "neg")} == expected
+    assert got["label"] == label_for(expected["compound"])
+    assert got["model"] == "vader-3.3.2"
+
+
+def test_labels_use_vader_thresholds():
+    assert label_for(0.05) == "positive"
+    assert label_for(0.0499) == "neutral"
+    assert label_for(-0.05) == "negative"
+
+
+def test_enriched_post_meets_contract(chain):
+    out = chain.enrich(post("Great #Service by @Acme_IT see https://example.org/x.", lang_hint="en"))
+    validate("enriched_post", out)
+    assert out["lang"] == "en"
+    assert out["entities"]["hashtags"] == ["service"]
+    assert out["entities"]["mentions"] == ["acme_it"]
+    assert out["entities"]["urls"] == ["https://example.org/x"]
+    assert out["topics"] == []
+
+
+def test_language_is_und_without_a_trustworthy_hint(chain):
+    assert chain.enrich(post("hello", lang_hint=None))["lang"] == "und"
+    assert chain.enrich(post("hello", lang_hint="english"))["lang"] == "und"
+
+
+def test_chain_runs_in_declared_order_and_names_a_failing_enricher():
+    calls = []
+
+    @enricher("test_second", writes=("x",), order=2)
+    def second(p):
+        calls.append("second")
+        return {"x": p["x"] + 1}
+
+    @enricher("test_first", writes=("x",), order=1)
+    def first(p):
+        calls.append("first")
+        return {"x": 1}
+
+    @enricher("test_broken", writes=(), order=3)
+    def broken(p):
+        raise RuntimeError("boom")
+
+    try:
+        chain = EnrichmentChain.from_names(["test_second", "test_first"])
+        assert chain.enrich(post("t"))["x"] == 2
+        assert calls == ["first", "second"]
+        with pytest.raises(EnricherFailed) as info:
+            EnrichmentChain.from_names(["test_first", "test_broken"]).enrich(post("t"))
+        assert info.value.name == "test_broken" and "boom" in info.value.error
+    finally:
+        for name in ("test_first", "test_second", "test_broken"):
+            REGISTRY.pop(name)
+
+
+def test_undeclared_field_is_refused():
+    @enricher("test_sneaky", writes=("a",), order=1)
+    def sneaky(p):
+        return {"b": 1}
+
+    try:
+        with pytest.raises(EnricherFailed, match="undeclared"):
+            EnrichmentChain.from_names(["test_sneaky"]).enrich(post("t"))
+    finally:
+        REGISTRY.pop("test_sneaky")
+
+
+def test_unknown_enricher_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown enricher"):
+        EnrichmentChain.from_names(["language", "nope"])
+
+
+def test_enrich_message_outcomes(chain):
+    ok = enrich_message(chain, dumps(post("fine")))
+    assert isinstance(ok, Enriched) and ok.post["id"] == "t:1"
+    bad = enrich_message(chain, b"\xff")
+    assert isinstance(bad, Failed) and bad.stage == "decode"
+    invalid = enrich_message(chain, dumps(post(5)))
+    assert isinstance(invalid, Failed) and invalid.stage == "validate"
