@@ -84,8 +84,12 @@ def search(settings: Settings, request: SearchRequest) -> SearchResult:
     except NotFoundError:
         return SearchResult(0, [])
     except ApiError as exc:
-        reason = exc.body.get("error", {}).get("root_cause", [{}])[0].get("reason") if isinstance(exc.body, dict) else None
-        raise AscoltoError(f"Elasticsearch rejected the search: {reason or exc.message}; check the query syntax.") from None
+        reason = (
+            exc.body.get("error", {}).get("root_cause", [{}])[0].get("reason") if isinstance(exc.body, dict) else None
+        )
+        raise AscoltoError(
+            f"Elasticsearch rejected the search: {reason or exc.message}; check the query syntax."
+        ) from None
     finally:
         client.close()
     hits = resp["hits"]

@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     index_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the back-off between bulk retries.")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")
-    metrics_bind: str = Field("127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes).")
+    metrics_bind: str = Field(
+        "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes)."
+    )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
     data_dir: Path = Field(REPO_ROOT / ".ascolto" / "data", description="Worker state (Faust data dir).")
 
@@ -76,7 +78,9 @@ class Settings(BaseSettings):
     stack_es_port: int = Field(9200, ge=1, le=65535)
     stack_es_transport_port: int = Field(9300, ge=1, le=65535)
     stack_es_heap: str = Field("1g", pattern=r"^\d+[mg]$")
-    stack_es_user: str = Field("ascolto", description="Unprivileged user that runs Elasticsearch when ascolto runs as root.")
+    stack_es_user: str = Field(
+        "ascolto", description="Unprivileged user that runs Elasticsearch when ascolto runs as root."
+    )
     stack_timeout: float = Field(180.0, gt=0, description="Seconds to wait for a server to become ready.")
 
     @model_validator(mode="after")

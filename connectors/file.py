@@ -42,7 +42,9 @@ class Columns:
 class FileSource(Source):
     """Posts from a JSONL (``.jsonl``/``.ndjson``/``.json``) or CSV (``.csv``/``.tsv``) file."""
 
-    def __init__(self, path: Path, *, fmt: str | None = None, columns: Columns = Columns(), source: str = "file") -> None:
+    def __init__(
+        self, path: Path, *, fmt: str | None = None, columns: Columns = Columns(), source: str = "file"
+    ) -> None:
         if not path.is_file():
             raise AscoltoError(f"No such file: {path}; give the path of a JSONL or CSV file.")
         self.path = path
@@ -80,7 +82,8 @@ class FileSource(Source):
                 reader = csv.DictReader(fh, delimiter=delimiter)
                 if self.columns.text not in (reader.fieldnames or []):
                     raise AscoltoError(
-                        f"{self.path} has no {self.columns.text!r} column (columns: {', '.join(reader.fieldnames or [])}); "
+                        f"{self.path} has no {self.columns.text!r} column "
+                        f"(columns: {', '.join(reader.fieldnames or [])}); "
                         "name the text column with --text-column."
                     )
                 for row in reader:

@@ -20,21 +20,40 @@ DEFAULT_BRANDS = ("ACME Energia", "Comune di Vallebella", "TrasportiCity", "Banc
 # Subjects people complain about or praise, per language: (topic, phrase).
 SUBJECTS = {
     "it": [
-        ("billing", "la bolletta"), ("billing", "l'addebito sul conto"), ("billing", "il rimborso"),
-        ("outage", "il servizio"), ("outage", "la rete"), ("outage", "il sito"),
-        ("waiting", "l'attesa allo sportello"), ("waiting", "il call center"), ("waiting", "la pratica"),
-        ("staff", "il personale"), ("staff", "l'operatore"),
-        ("digital", "l'app"), ("digital", "l'accesso con SPID"), ("digital", "il portale"),
-        ("transport", "il treno delle 8"), ("transport", "l'autobus"),
+        ("billing", "la bolletta"),
+        ("billing", "l'addebito sul conto"),
+        ("billing", "il rimborso"),
+        ("outage", "il servizio"),
+        ("outage", "la rete"),
+        ("outage", "il sito"),
+        ("waiting", "l'attesa allo sportello"),
+        ("waiting", "il call center"),
+        ("waiting", "la pratica"),
+        ("staff", "il personale"),
+        ("staff", "l'operatore"),
+        ("digital", "l'app"),
+        ("digital", "l'accesso con SPID"),
+        ("digital", "il portale"),
+        ("transport", "il treno delle 8"),
+        ("transport", "l'autobus"),
         ("health", "la prenotazione della visita"),
     ],
     "en": [
-        ("billing", "the bill"), ("billing", "the refund"), ("billing", "the direct debit"),
-        ("outage", "the service"), ("outage", "the network"), ("outage", "the website"),
-        ("waiting", "the queue at the office"), ("waiting", "the helpline"),
-        ("staff", "the staff"), ("staff", "the agent on the phone"),
-        ("digital", "the app"), ("digital", "the online portal"), ("digital", "the login"),
-        ("transport", "the 8am train"), ("transport", "the bus"),
+        ("billing", "the bill"),
+        ("billing", "the refund"),
+        ("billing", "the direct debit"),
+        ("outage", "the service"),
+        ("outage", "the network"),
+        ("outage", "the website"),
+        ("waiting", "the queue at the office"),
+        ("waiting", "the helpline"),
+        ("staff", "the staff"),
+        ("staff", "the agent on the phone"),
+        ("digital", "the app"),
+        ("digital", "the online portal"),
+        ("digital", "the login"),
+        ("transport", "the 8am train"),
+        ("transport", "the bus"),
         ("health", "the appointment booking"),
     ],
 }
@@ -91,7 +110,11 @@ HASHTAGS = {
     "positive": ["#grazie", "#thanks", "#ottimoservizio"],
     "neutral": ["#info", "#news"],
 }
-HANDLES = [f"{a}{b}" for a in ("luca", "giulia", "marco", "sara", "anna", "paolo", "kate", "tom") for b in ("_rm", "88", "_mi", "it", "_uk")]
+HANDLES = [
+    f"{a}{b}"
+    for a in ("luca", "giulia", "marco", "sara", "anna", "paolo", "kate", "tom")
+    for b in ("_rm", "88", "_mi", "it", "_uk")
+]
 
 
 @dataclass(frozen=True)
@@ -137,19 +160,27 @@ class GeneratorSource(Source):
             if self.burst and n == self.burst.after:
                 # Burst posts skip pacing: that is what makes them a spike.
                 for b in range(self.burst.size):
-                    yield self.post(f"burst-{b}", sentiment="negative", brand=self.burst.brand, topic=self.burst.subject_topic)
+                    yield self.post(
+                        f"burst-{b}", sentiment="negative", brand=self.burst.brand, topic=self.burst.subject_topic
+                    )
             pacer.wait()
             yield self.post(str(n))
             n += 1
 
-    def post(self, suffix: str, *, sentiment: str | None = None, brand: str | None = None, topic: str | None = None) -> RawPost:
+    def post(
+        self, suffix: str, *, sentiment: str | None = None, brand: str | None = None, topic: str | None = None
+    ) -> RawPost:
         """One synthetic post; the choices not given are drawn from the seeded generator."""
         rng = self._rng
         lang = "it" if rng.random() < self.italian_share else "en"
         if sentiment is None:
             roll = rng.random()
             rest = (1 - self.negative_share) / 2
-            sentiment = "negative" if roll < self.negative_share else ("neutral" if roll < self.negative_share + rest else "positive")
+            sentiment = (
+                "negative"
+                if roll < self.negative_share
+                else ("neutral" if roll < self.negative_share + rest else "positive")
+            )
         brand = brand or rng.choice(list(self.brands))
         subjects = [s for s in SUBJECTS[lang] if topic is None or s[0] == topic] or SUBJECTS[lang]
         _, subject = rng.choice(subjects)
@@ -176,4 +207,3 @@ class GeneratorSource(Source):
 
 def _handle(brand: str) -> str:
     return re.sub(r"\W+", "", brand.lower())
-

@@ -41,7 +41,6 @@ class PostProducer:
                 linger_ms=20,
                 batch_size=256 * 1024,
                 max_request_size=settings.max_message_bytes,
-                key_serializer=lambda k: k.encode("utf-8") if k is not None else None,
             )
         except KafkaError as exc:
             raise unreachable(settings, exc) from None
@@ -67,7 +66,8 @@ class PostProducer:
         self.dead_lettered += 1
 
     def _send(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        future = self._producer.send(topic, key=key, value=value, headers=headers)
+        raw_key = key.encode("utf-8") if key is not None else None
+        future = self._producer.send(topic, key=raw_key, value=value, headers=headers)
         self.sent += 1
         future.add_callback(self._on_delivered)
         future.add_errback(self._on_error, topic, key)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 def to_rfc3339(value: object) -> str:
     """Normalise a timestamp; naive times are taken as UTC. Raises ValueError with a readable message."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()
+    ):
         number = float(value)
         # Epoch milliseconds are 13 digits today; seconds are 10.
         dt = datetime.fromtimestamp(number / 1000 if abs(number) > 1e11 else number, tz=UTC)

@@ -107,18 +107,30 @@ class BulkIndexer:
         while pending:
             indexed_at = now_rfc3339()
             actions = [
-                {"_op_type": "index", "_index": self.index_name, "_id": doc_id, "_source": {**doc, "indexed_at": indexed_at}}
+                {
+                    "_op_type": "index",
+                    "_index": self.index_name,
+                    "_id": doc_id,
+                    "_source": {**doc, "indexed_at": indexed_at},
+                }
                 for doc_id, (_, doc) in pending.items()
             ]
             started = time.perf_counter()
             try:
                 ok, errors = await async_bulk(
-                    self.client, actions, chunk_size=len(actions), max_retries=0, raise_on_error=False, raise_on_exception=True
+                    self.client,
+                    actions,
+                    chunk_size=len(actions),
+                    max_retries=0,
+                    raise_on_error=False,
+                    raise_on_exception=True,
                 )
             except (TransportConnectionError, ConnectionTimeout) as exc:
                 metrics.ES_UP.set(0)
                 if attempt % 10 == 0:
-                    log.warning("Elasticsearch unreachable while indexing (%s); holding %d docs and retrying", exc, len(pending))
+                    log.warning(
+                        "Elasticsearch unreachable while indexing (%s); holding %d docs and retrying", exc, len(pending)
+                    )
                 await self._backoff(attempt, "unreachable")
                 attempt += 1
                 continue
@@ -142,7 +154,8 @@ class BulkIndexer:
                     retry[doc_id] = pending[doc_id]
                 else:
                     cause = item.get("error", {})
-                    reason = f"Elasticsearch rejected the document: {cause.get('type', 'error')}: {cause.get('reason', cause)}"
+                    kind, why = cause.get("type", "error"), cause.get("reason", cause)
+                    reason = f"Elasticsearch rejected the document: {kind}: {why}"
                     await self.dead_letter(pending[doc_id][0], "index", reason)
             for doc_id in pending.keys() - retry.keys():
                 created = _created_epoch(pending[doc_id][1].get("created_at", ""))

@@ -14,7 +14,9 @@ ENRICH_SECONDS = Histogram(
 )
 DOCS_INDEXED = Counter("ascolto_docs_indexed_total", "Documents Elasticsearch acknowledged.")
 BULK_SECONDS = Histogram("ascolto_bulk_seconds", "Duration of one bulk request.")
-BULK_DOCS = Histogram("ascolto_bulk_docs", "Documents per bulk request.", buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+BULK_DOCS = Histogram(
+    "ascolto_bulk_docs", "Documents per bulk request.", buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
+)
 INDEX_RETRIES = Counter("ascolto_index_retries_total", "Bulk attempts retried, by reason.", ["reason"])
 INDEX_LAG_SECONDS = Histogram(
     "ascolto_index_lag_seconds",

@@ -35,7 +35,15 @@ class StreamTopics:
         return cls(topic(names.raw), topic(names.enriched), topic(names.dlq))
 
     async def send_dead_letter(
-        self, stage: str, reason: str, *, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
+        self,
+        stage: str,
+        reason: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
     ) -> None:
         """Publish a DeadLetter keeping the original key and bytes; counted by stage."""
         letter = dead_letter(stage, reason, value, topic=topic, partition=partition, offset=offset)

@@ -14,7 +14,9 @@ from ascolto.settings import get_settings
 
 app = typer.Typer(help="Publish posts from a source to Kafka (posts.raw).", no_args_is_help=True)
 
-Rate = Annotated[float | None, typer.Option("--rate", min=0.001, help="Posts per second at most (default: as fast as possible).")]
+Rate = Annotated[
+    float | None, typer.Option("--rate", min=0.001, help="Posts per second at most (default: as fast as possible).")
+]
 
 
 def run_source(source: Source, rate: float | None, *, quiet: bool = False) -> PublishReport:
@@ -65,7 +67,9 @@ def generator(
     italian_share: Annotated[float, typer.Option(min=0, max=1, help="Share of posts in Italian (rest English).")] = 0.7,
     negative_share: Annotated[float, typer.Option(min=0, max=1, help="Share of negative posts outside bursts.")] = 0.35,
     seed: Annotated[int | None, typer.Option(help="Seed for a repeatable run (same seed, same post ids).")] = None,
-    burst_after: Annotated[int | None, typer.Option(min=0, help="Inject a burst of negative posts after this many posts.")] = None,
+    burst_after: Annotated[
+        int | None, typer.Option(min=0, help="Inject a burst of negative posts after this many posts.")
+    ] = None,
     burst_size: Annotated[int, typer.Option(min=1, help="Posts in the burst.")] = 200,
     burst_brand: Annotated[str | None, typer.Option(help="Who the burst is about (default: the first brand).")] = None,
 ) -> None:
@@ -75,8 +79,13 @@ def generator(
     brand_list = [b.strip() for b in brands.split(",") if b.strip()] if brands else list(DEFAULT_BRANDS)
     burst = Burst(burst_after, burst_size, burst_brand or brand_list[0]) if burst_after is not None else None
     source = GeneratorSource(
-        count=count, rate=rate, brands=brand_list, italian_share=italian_share,
-        negative_share=negative_share, seed=seed, burst=burst,
+        count=count,
+        rate=rate,
+        brands=brand_list,
+        italian_share=italian_share,
+        negative_share=negative_share,
+        seed=seed,
+        burst=burst,
     )
     console.print(f"generator run {source.run_id} (repeat it with --seed {source.seed})")
     run_source(source, rate=None)  # the generator paces itself so that bursts can skip the pacing

@@ -47,7 +47,7 @@ def enrich(
         raise ConfigError(f"{exc}; fix ASCOLTO_ENRICHERS.") from None
     if file != "-" and not Path(file).is_file():
         raise AscoltoError(f"No such file: {file}; give a JSONL file, or '-' to read stdin.")
-    stream: BinaryIO = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115
+    stream: BinaryIO = sys.stdin.buffer if file == "-" else Path(file).open("rb")
     failed = 0
     out = sys.stdout.buffer
     with stream:

@@ -14,5 +14,6 @@ def fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise SystemExit(1)
 
+
 #: Results a person asked for (search tables) go to stdout.
 stdout_console = Console(highlight=False)

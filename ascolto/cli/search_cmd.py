@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from ascolto.cli.output import stdout_console
-from ascolto.search import SearchRequest, search as run_search
+from ascolto.search import SearchRequest
+from ascolto.search import search as run_search
 from ascolto.settings import get_settings
 
 _COLOURS = {"positive": "green", "negative": "red", "neutral": "white"}
@@ -19,7 +20,9 @@ _COLOURS = {"positive": "green", "negative": "red", "neutral": "white"}
 def search(
     query: Annotated[str, typer.Argument(help="Query string, e.g. 'bolletta OR bill', 'text:\"no service\"'.")] = "",
     lang: Annotated[list[str] | None, typer.Option("--lang", help="Only these languages (repeatable).")] = None,
-    sentiment: Annotated[list[str] | None, typer.Option("--sentiment", help="positive, neutral or negative (repeatable).")] = None,
+    sentiment: Annotated[
+        list[str] | None, typer.Option("--sentiment", help="positive, neutral or negative (repeatable).")
+    ] = None,
     source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources (repeatable).")] = None,
     since: Annotated[str | None, typer.Option(help="Posts created since: 15m, 24h, 7d or an ISO date.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="How many posts to show.")] = 20,

@@ -11,7 +11,9 @@ from ascolto.cli.output import console
 from ascolto.settings import get_settings
 from ascolto.stack import LocalStack
 
-app = typer.Typer(help="Run the local embedded Kafka + Elasticsearch (from Maven Central, no Docker).", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the local embedded Kafka + Elasticsearch (from Maven Central, no Docker).", no_args_is_help=True
+)
 
 Only = Annotated[str | None, typer.Option("--only", help="Act on one server: kafka or elasticsearch.")]
 

@@ -13,7 +13,9 @@ from ascolto.stack.process import ManagedProcess
 
 
 def worker(
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error (default ASCOLTO_LOG_LEVEL).")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (default ASCOLTO_LOG_LEVEL).")
+    ] = None,
 ) -> None:
     """Run the stream worker in the foreground until Ctrl-C (SIGTERM stops it cleanly too)."""
     import faust

@@ -94,7 +94,9 @@ class LocalKafka(LocalService):
                 check=False,
             )
             if fmt.returncode != 0:
-                raise StackError(f"Could not format Kafka storage in {data}: {fmt.stderr.strip() or fmt.stdout.strip()}")
+                raise StackError(
+                    f"Could not format Kafka storage in {data}: {fmt.stderr.strip() or fmt.stdout.strip()}"
+                )
         self.process.start(
             self._java("kafka.Kafka", str(config), heap=self.settings.stack_kafka_heap),
             env=dict(os.environ),
@@ -107,9 +109,7 @@ class LocalKafka(LocalService):
 
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=self.endpoint, request_timeout_ms=3000
-            )
+            admin = KafkaAdminClient(bootstrap_servers=self.endpoint, request_timeout_ms=3000)
         except Exception:
             return False
         try:

@@ -65,7 +65,7 @@ class ManagedProcess:
         """Start detached from this terminal, output appended to ``log_file``; returns the pid."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - argv is built by ascolto, never by a shell
+            proc = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
                 env=dict(env),

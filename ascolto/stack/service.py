@@ -102,4 +102,6 @@ class LocalService(ABC):
 
     def status(self) -> ServiceStatus:
         pid = self.process.pid()
-        return ServiceStatus(self.name, self.version, self.endpoint, pid, pid is not None and self.probe(), self.server_log)
+        return ServiceStatus(
+            self.name, self.version, self.endpoint, pid, pid is not None and self.probe(), self.server_log
+        )

@@ -35,7 +35,11 @@ def free_port() -> int:
 def stack_is_up() -> None:
     """Integration tests need the real servers; say how to get them rather than skipping."""
     settings = Settings()
-    down = [s.name for s in LocalStack(settings).status() if not s.ready] if settings.es_url.startswith("http://127.0.0.1") else []
+    down = (
+        [s.name for s in LocalStack(settings).status() if not s.ready]
+        if settings.es_url.startswith("http://127.0.0.1")
+        else []
+    )
     if down:
         pytest.fail(f"local {', '.join(down)} not running: start it with `ascolto stack up` (or run `bash .ci/run`)")
 
@@ -84,7 +88,11 @@ class Pipeline:
 
     def count(self, query: dict | None = None) -> int:
         self.es.indices.refresh(index=self.settings.es_index, ignore_unavailable=True)
-        return int(self.es.count(index=self.settings.es_index, query=query or {"match_all": {}}, ignore_unavailable=True)["count"])
+        return int(
+            self.es.count(index=self.settings.es_index, query=query or {"match_all": {}}, ignore_unavailable=True)[
+                "count"
+            ]
+        )
 
     def wait_count(self, expected: int, query: dict | None = None, timeout: float = 180) -> None:
         def check() -> bool:
@@ -104,6 +112,7 @@ class Pipeline:
         )
         records: list = []
         try:
+
             def check() -> bool:
                 for batch in consumer.poll(timeout_ms=500).values():
                     records.extend(batch)
@@ -144,7 +153,9 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     p.es.close()
     admin = KafkaAdminClient(**kafka_client_config(settings))
     try:
-        names = TopicNames.of(settings)
-        admin.delete_topics([n for n in (names.raw, names.enriched, names.dlq, names.alerts) if n in admin.list_topics()])
+        # Our four topics plus Faust's internal ones, all named after this test's id.
+        mine = [t for t in admin.list_topics() if t.startswith(f"test-{uid}")]
+        if mine:
+            admin.delete_topics(mine)
     finally:
         admin.close()

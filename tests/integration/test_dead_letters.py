@@ -61,7 +61,9 @@ def test_malformed_messages_go_to_the_dlq_and_the_stream_keeps_running(pipeline)
         assert letter["stage"] in ("decode", "validate")
         assert letter["topic"] == raw_topic and letter["offset"] is not None
         original = (
-            base64.b64decode(letter["original"]) if letter["original_encoding"] == "base64" else letter["original"].encode()
+            base64.b64decode(letter["original"])
+            if letter["original_encoding"] == "base64"
+            else letter["original"].encode()
         )
         assert original == value, key
 

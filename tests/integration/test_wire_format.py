@@ -20,8 +20,23 @@ def test_kcat_reads_connector_output(pipeline, tmp_path):
     pipeline.cli("connect", "file", str(path))
 
     out = subprocess.run(
-        [kcat, "-b", pipeline.settings.kafka_brokers, "-C", "-t", pipeline.topics.raw, "-o", "beginning", "-e", "-J", "-q"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            kcat,
+            "-b",
+            pipeline.settings.kafka_brokers,
+            "-C",
+            "-t",
+            pipeline.topics.raw,
+            "-o",
+            "beginning",
+            "-e",
+            "-J",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     records = [orjson.loads(line) for line in out.splitlines() if line.strip()]
     assert len(records) == len(posts)

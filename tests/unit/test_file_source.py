@@ -13,7 +13,8 @@ from ascolto.schemas import validate
 def test_jsonl_rows_map_to_valid_posts_and_bad_lines_are_rejected(tmp_path):
     path = tmp_path / "posts.jsonl"
     path.write_bytes(
-        b'{"id": 7, "text": "bolletta sbagliata", "created_at": "2026-03-01T10:00:00+01:00", "author": "anna", "lang": "it", "likes": 3}\n'
+        b'{"id": 7, "text": "bolletta sbagliata", "created_at": "2026-03-01T10:00:00+01:00", '
+        b'"author": "anna", "lang": "it", "likes": 3}\n'
         b"\n"
         b"{broken\n"
         b'{"text": ""}\n'
@@ -39,13 +40,18 @@ def test_jsonl_rows_map_to_valid_posts_and_bad_lines_are_rejected(tmp_path):
 def test_id_from_content_is_stable_across_replays(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"text": "same text", "created_at": "2026-01-01T00:00:00Z"}\n')
-    assert list(FileSource(path))[0]["id"] == list(FileSource(path))[0]["id"]
+    assert next(iter(FileSource(path)))["id"] == next(iter(FileSource(path)))["id"]
 
 
 def test_raw_post_lines_pass_through(tmp_path):
     post = {
-        "id": "mastodon:1", "source": "mastodon", "native_id": "1", "text": "hi",
-        "created_at": "2026-01-01T00:00:00Z", "author": {"id": "a", "handle": "a"}, "schema_version": 1,
+        "id": "mastodon:1",
+        "source": "mastodon",
+        "native_id": "1",
+        "text": "hi",
+        "created_at": "2026-01-01T00:00:00Z",
+        "author": {"id": "a", "handle": "a"},
+        "schema_version": 1,
     }
     path = tmp_path / "p.ndjson"
     path.write_bytes(orjson.dumps(post) + b"\n")

@@ -26,7 +26,11 @@ def test_reused_pid_of_another_program_is_not_ours(tmp_path):
 
 def test_start_and_stop_a_process_group(tmp_path):
     proc = ManagedProcess("sleeper", tmp_path, marker="sleeper-marker")
-    pid = proc.start([sys.executable, "-c", "import time, sys; print('up', flush=True); time.sleep(60)", "sleeper-marker"], env={}, cwd=tmp_path)
+    pid = proc.start(
+        [sys.executable, "-c", "import time, sys; print('up', flush=True); time.sleep(60)", "sleeper-marker"],
+        env={},
+        cwd=tmp_path,
+    )
     assert proc.pid() == pid
     assert proc.stop(timeout=10) is True
     assert proc.pid() is None and not proc.pid_file.exists()

@@ -1,0 +1,36 @@
+# Developer entry points. `make demo` and `make test` are the README's quickstart.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test lint stop bench
+
+$(BIN)/ascolto: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "ascolto needs Python 3.11 or newer: set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/ascolto
+
+## Everything at once on the local embedded stack: Kafka, Elasticsearch, a worker, a generator.
+demo: install
+	$(BIN)/ascolto demo
+
+## Lint, then unit and integration tests (the integration tests use the real local stack).
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ascolto stack up
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+stop: install
+	$(BIN)/ascolto stack down
+
+## Throughput and latency through the real stack (prints figures, asserts nothing).
+bench: install
+	$(BIN)/ascolto stack up
+	$(BIN)/python bench/pipeline.py
