@@ -118,3 +118,17 @@ def test_enrich_message_outcomes(chain):
     assert isinstance(bad, Failed) and bad.stage == "decode"
     invalid = enrich_message(chain, dumps(post(5)))
     assert isinstance(invalid, Failed) and invalid.stage == "validate"
+
+
+def test_custom_enricher_fields_reach_the_enriched_post():
+    @enricher("test_question", writes=("asks_question",), order=50)
+    def question(p):
+        return {"asks_question": p["text"].strip().endswith("?")}
+
+    try:
+        chain = EnrichmentChain.from_names(["language", "sentiment", "test_question"])
+        outcome = enrich_message(chain, dumps(post("Quando riapre lo sportello?")))
+        assert isinstance(outcome, Enriched)
+        assert outcome.post["asks_question"] is True
+    finally:
+        REGISTRY.pop("test_question")
