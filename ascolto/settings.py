@@ -55,8 +55,22 @@ class Settings(BaseSettings):
     # --- Worker --------------------------------------------------------------------------
     app_id: str = Field("ascolto", description="Faust application id, also the Kafka consumer group.")
     enrichers: str = Field(
-        "language,sentiment,entities", description="Comma-separated enricher names, run in their declared order."
+        "language,sentiment,topics,entities,duplicates",
+        description="Comma-separated enricher names (registered, entry point or module:attr), run in declared order.",
     )
+    languages: str = Field(
+        "it,en,es,fr,de,pt,nl,ro,pl,sq,ar,zh,ru,uk,el,hr,sl,tr,hi,bn,ur,tl",
+        description="Candidate languages for detection (ISO 639-1); anything else is reported as the closest of these.",
+    )
+    language_threshold: float = Field(0.5, ge=0, le=1, description="Below this probability a post's lang is und.")
+    trust_lang_hint: bool = Field(True, description="Use a source's lang_hint unless the text clearly disagrees.")
+    taxonomy: Path | None = Field(None, description="Topic taxonomy YAML; default: the one shipped with ascolto.")
+    watch_terms: Path | None = Field(None, description="YAML of watch terms (brands, agencies) and their aliases.")
+    reload_seconds: float = Field(
+        5.0, gt=0, description="How often taxonomy and watch-term files are checked for changes."
+    )
+    duplicate_window_seconds: float = Field(3600.0, gt=0, description="Reposts within this time are flagged.")
+    duplicate_max_entries: int = Field(200_000, ge=1, description="Texts remembered for duplicate detection.")
     index_batch_size: int = Field(1000, ge=1, description="Documents per bulk request at most.")
     index_batch_seconds: float = Field(1.0, gt=0, description="Longest wait before a partial batch is indexed.")
     index_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the back-off between bulk retries.")
@@ -95,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def broker_list(self) -> list[str]:
         return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code.strip() for code in self.languages.split(",") if code.strip()]
 
     @property
     def enricher_names(self) -> list[str]:

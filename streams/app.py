@@ -6,7 +6,7 @@ import faust
 
 from ascolto.settings import Settings
 from ascolto.streams.enrich_agent import add_enrich_agent
-from ascolto.streams.enrichers import EnrichmentChain
+from ascolto.streams.enrichers.chain import chain_from_settings
 from ascolto.streams.index_agent import add_index_agent
 from ascolto.streams.topics import StreamTopics
 from ascolto.topics import TopicNames
@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=False,
     )
     topics = StreamTopics.declare(app, TopicNames.of(settings), settings)
-    add_enrich_agent(app, topics, EnrichmentChain.from_names(settings.enricher_names))
+    add_enrich_agent(app, topics, chain_from_settings(settings))
     add_index_agent(app, topics, settings)
     return app
 

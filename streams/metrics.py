@@ -24,3 +24,10 @@ INDEX_LAG_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
 ES_UP = Gauge("ascolto_elasticsearch_up", "1 while the indexer reaches Elasticsearch, 0 while it waits for it.")
+ENRICHER_SECONDS = Histogram(
+    "ascolto_enricher_seconds",
+    "Time one enricher takes for one post.",
+    ["enricher"],
+    buckets=(0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1),
+)
+ENRICHER_ERRORS = Counter("ascolto_enricher_errors_total", "Posts an enricher failed on.", ["enricher"])

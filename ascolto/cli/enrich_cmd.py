@@ -10,7 +10,7 @@ from typing import Annotated, BinaryIO
 import typer
 
 from ascolto.cli.output import console
-from ascolto.errors import AscoltoError, ConfigError
+from ascolto.errors import AscoltoError
 from ascolto.schemas import dumps, now_rfc3339
 from ascolto.settings import get_settings
 
@@ -38,13 +38,10 @@ def enrich(
     file: Annotated[str, typer.Argument(help="RawPost JSONL (or plain text lines); '-' reads stdin.")] = "-",
 ) -> None:
     """Print each post enriched (EnrichedPost JSONL on stdout) exactly as the worker would index it."""
-    from ascolto.streams.enrichers import EnrichmentChain
+    from ascolto.streams.enrichers.chain import chain_from_settings
     from ascolto.streams.processing import Enriched, enrich_message
 
-    try:
-        chain = EnrichmentChain.from_names(get_settings().enricher_names)
-    except ValueError as exc:
-        raise ConfigError(f"{exc}; fix ASCOLTO_ENRICHERS.") from None
+    chain = chain_from_settings(get_settings())
     if file != "-" and not Path(file).is_file():
         raise AscoltoError(f"No such file: {file}; give a JSONL file, or '-' to read stdin.")
     stream: BinaryIO = sys.stdin.buffer if file == "-" else Path(file).open("rb")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ascolto.cli import connect_cmd, demo_cmd, enrich_cmd, search_cmd, stack_cmd, worker_cmd
+from ascolto.cli import connect_cmd, demo_cmd, enrich_cmd, eval_cmd, search_cmd, stack_cmd, worker_cmd
 from ascolto.cli.output import fail
 from ascolto.errors import AscoltoError
 
@@ -21,6 +21,7 @@ app.add_typer(connect_cmd.app, name="connect")
 app.command("worker")(worker_cmd.worker)
 app.command("enrich")(enrich_cmd.enrich)
 app.command("search")(search_cmd.search)
+app.command("eval")(eval_cmd.eval_)
 app.command("demo")(demo_cmd.demo)
 
 

@@ -26,6 +26,7 @@ def worker(
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)  # an unusable enricher configuration fails here, before any I/O
     ensure_topics(settings)  # fails with one clear sentence when Kafka is down
     if settings.metrics_port:
         try:
@@ -35,10 +36,6 @@ def worker(
                 f"Cannot serve metrics on {settings.metrics_bind}:{settings.metrics_port} ({exc.strerror}); "
                 "set ASCOLTO_METRICS_PORT to a free port, or 0 to disable."
             ) from None
-    try:
-        app = create_app(settings)
-    except ValueError as exc:
-        raise AscoltoError(f"Cannot build the worker: {exc}; fix ASCOLTO_ENRICHERS.") from None
     faust.Worker(app, loglevel=log_level or settings.log_level).execute_from_commandline()
 
 

@@ -1,10 +1,12 @@
-"""Enrichers: language → sentiment → entities → your own, each a small registered unit.
+"""Enrichers: language → sentiment → topics → entities → duplicates → your own.
 
-Where a post gets its language: ``language.py``; its sentiment: ``sentiment.py``; its entities:
-``entities.py``. How to write one: ``base.py`` and docs/enrichers.md.
+Where a post gets its language: ``language.py``; its sentiment: ``sentiment.py`` (Italian rules in
+``sentiment_it.py``); its topics: ``topics.py``; its entities: ``entities.py``; repost flags:
+``duplicates.py``. How to write one: ``base.py`` and docs/enrichers.md.
 """
 
 from ascolto.streams.enrichers.base import REGISTRY, Enricher, EnricherFailed, enricher
 from ascolto.streams.enrichers.chain import EnrichmentChain
+from ascolto.streams.enrichers.plugins import EnricherNotFound
 
-__all__ = ["REGISTRY", "Enricher", "EnricherFailed", "EnrichmentChain", "enricher"]
+__all__ = ["REGISTRY", "Enricher", "EnricherFailed", "EnricherNotFound", "EnrichmentChain", "enricher"]

@@ -67,6 +67,8 @@ def enricher(name: str, *, writes: tuple[str, ...], order: int = 100) -> Callabl
             REGISTRY[name] = lambda: fn
         else:
             raise TypeError(f"@enricher({name!r}) needs a function or a class, not {type(target).__name__}")
+        # Lets a loader that imported the object by path find the name it registered under.
+        target.__ascolto_enricher__ = name  # type: ignore[attr-defined]
         return target
 
     return register

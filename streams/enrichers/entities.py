@@ -1,13 +1,20 @@
-"""Where a post gets its entities: hashtags, mentions and URLs found in the text."""
+"""Where a post gets its entities: hashtags, mentions, URLs, emoji, and watch terms with aliases."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import emoji
+import yaml
+
 from ascolto.schemas.types import Entities
+from ascolto.settings import Settings, get_settings
 from ascolto.streams.enrichers.base import enricher
+from ascolto.streams.enrichers.matcher import PhraseMatcher
+from ascolto.streams.enrichers.reloading import ReloadingFile
 
 _HASHTAG = re.compile(r"(?<![\w#])#(\w{1,100})")
 _MENTION = re.compile(r"(?<![\w@])@(\w(?:[\w.]{0,62}\w)?(?:@[\w.-]+\.\w+)?)")
@@ -18,17 +25,44 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def load_watch_terms(path: Path) -> PhraseMatcher:
+    """YAML ``watch_terms: {Name: [alias, ...]}``; the name itself is always an alias."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    terms = doc.get("watch_terms") if isinstance(doc, dict) else None
+    if not isinstance(terms, dict):
+        raise ValueError(f"watch terms {path} need a 'watch_terms' mapping of name → list of aliases")
+    pairs: list[tuple[str, str]] = []
+    for name, aliases in terms.items():
+        if aliases is not None and not isinstance(aliases, list):
+            raise ValueError(f"watch terms {path}: aliases of {name!r} must be a list")
+        for alias in [str(name), *(str(a) for a in aliases or [])]:
+            pairs.append((alias, str(name)))
+    return PhraseMatcher(pairs)
+
+
 @enricher("entities", writes=("entities",), order=40)
-def entities(post: dict[str, Any]) -> dict[str, Entities]:
-    text = post["text"]
-    urls = _unique(m.rstrip(".,;:!?") for m in _URL.findall(text))
-    without_urls = _URL.sub(" ", text)
-    return {
-        "entities": {
-            "hashtags": _unique([h.lower() for h in _HASHTAG.findall(without_urls)]),
-            "mentions": _unique([m.lower() for m in _MENTION.findall(without_urls)]),
-            "urls": urls,
-            "emoji": [],
-            "watch_terms": [],
+class EntityExtractor:
+    """Hashtags, mentions, URLs and emoji from the text; watch terms from ``ASCOLTO_WATCH_TERMS``."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.watch: ReloadingFile[PhraseMatcher] | None = (
+            ReloadingFile(settings.watch_terms, load_watch_terms, settings.reload_seconds)
+            if settings.watch_terms
+            else None
+        )
+
+    def __call__(self, post: dict[str, Any]) -> dict[str, Entities]:
+        text = post["text"]
+        urls = _unique(m.rstrip(".,;:!?") for m in _URL.findall(text)) if "://" in text else []
+        rest = _URL.sub(" ", text) if urls else text
+        return {
+            "entities": {
+                "hashtags": _unique(h.lower() for h in _HASHTAG.findall(rest)) if "#" in rest else [],
+                "mentions": _unique(m.lower() for m in _MENTION.findall(rest)) if "@" in rest else [],
+                "urls": urls,
+                # ASCII text holds no emoji: skip the scan for most English posts.
+                "emoji": _unique(e["emoji"] for e in emoji.emoji_list(text)) if not text.isascii() else [],
+                "watch_terms": sorted(self.watch.value.find(text)) if self.watch else [],  # type: ignore[arg-type]
+            }
         }
-    }

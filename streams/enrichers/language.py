@@ -1,6 +1,10 @@
-"""Where a post gets its language (``lang``).
+"""Where a post gets its language (``lang``): ISO 639-1, or ``und`` when unsure.
 
-This first version trusts the source's ``lang_hint`` and says ``und`` otherwise.
+Two steps, both offline. First a cheap vote of Italian and English function words, which
+settles most posts our users see in microseconds; then, when that vote is not clear, py3langid
+(a model shipped inside the package) restricted to the configured candidate languages, trusted
+only above a probability threshold. A source's ``lang_hint`` is used unless the text clearly
+says otherwise.
 """
 
 from __future__ import annotations
@@ -8,12 +12,81 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ascolto.settings import Settings, get_settings
 from ascolto.streams.enrichers.base import enricher
+from ascolto.streams.enrichers.text import fold
 
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
+_NOISE = re.compile(r"https?://\S+|[@#]\w+")
+_WORDS = re.compile(r"[^\W\d_]{2,}")
+
+# Function words that exist in one language only (ambiguous ones such as "a", "in", "come",
+# "per", "no" are left out). Folded: no accents.
+ITALIAN_WORDS = frozenset(
+    "il lo la gli le di del dello della dei degli delle che non sono ho hai ha abbiamo avete hanno con mi ti ci "
+    "si da dal dalla dai nel nello nella nei al allo alla ai questo questa questi quello quella anche ancora "
+    "perche piu gia tutto tutti tutte sempre ogni dopo ora oggi ieri domani mai niente nessuno cosa quando "
+    "dove chi io voi noi sto sta stato stata essere fare fatto qualcuno grazie buongiorno ciao un una uno "
+    "ma se solo poi cosi tra fra ancora ecco cmq nn xke sul sulla degli nelle delle loro suo sua vostro".split()
+)
+ENGLISH_WORDS = frozenset(
+    "the is are was were and to of for on my you your it its this that with not have has had be been at from by "
+    "we they our their what why how when where who can cant dont doesnt didnt wont just still again after "
+    "today thanks please an or but so if any all there here been being would should could very really "
+    "about into than them him her she he me us".split()
+)
+
+
+class LanguageDetector:
+    """Detects the language of a text; see the module docstring for the method."""
+
+    def __init__(self, candidates: list[str], threshold: float) -> None:
+        self.candidates = candidates
+        self.threshold = threshold
+        self._identifier: Any = None
+
+    def _model(self) -> Any:
+        if self._identifier is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            ident.set_languages(self.candidates)
+            self._identifier = ident
+        return self._identifier
+
+    def vote(self, words: list[str]) -> str | None:
+        """'it' or 'en' when function words clearly say so, else None."""
+        it = sum(1 for w in words if w in ITALIAN_WORDS)
+        en = sum(1 for w in words if w in ENGLISH_WORDS)
+        if it >= 2 and it >= 2 * en + 1:
+            return "it"
+        if en >= 2 and en >= 2 * it + 1:
+            return "en"
+        return None
+
+    def detect(self, text: str, hint: str | None = None) -> str:
+        words = _WORDS.findall(fold(_NOISE.sub(" ", text)))
+        voted = self.vote(words)
+        if hint and _ISO_639.match(hint):
+            # The source's word stands unless the text clearly speaks another language.
+            return voted if voted and voted != hint else hint
+        if voted:
+            return voted
+        if len(words) < 2:
+            return "und"
+        lang, probability = self._model().classify(" ".join(words))
+        return lang if probability >= self.threshold else "und"
 
 
 @enricher("language", writes=("lang",), order=10)
-def language(post: dict[str, Any]) -> dict[str, str]:
-    hint = (post.get("lang_hint") or "").lower()
-    return {"lang": hint if _ISO_639.match(hint) else "und"}
+class Language:
+    """Sets ``lang``."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.detector = LanguageDetector(settings.language_list, settings.language_threshold)
+        self.trust_hint = settings.trust_lang_hint
+
+    def __call__(self, post: dict[str, Any]) -> dict[str, str]:
+        hint = post.get("lang_hint") if self.trust_hint else None
+        return {"lang": self.detector.detect(post["text"], hint)}

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from tests.integration.conftest import free_port
+from ascolto.testing import free_port
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:

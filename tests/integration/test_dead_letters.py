@@ -47,7 +47,7 @@ def test_malformed_messages_go_to_the_dlq_and_the_stream_keeps_running(pipeline)
     producer.close()
 
     pipeline.start_worker()
-    letters = pipeline.consume(pipeline.topics.dlq, expected=len(malformed))
+    letters = pipeline.read(pipeline.topics.dlq, expected=len(malformed))
     assert len(letters) == len(malformed)
     by_key = {}
     for record in letters:

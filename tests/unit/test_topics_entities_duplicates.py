@@ -1,0 +1,123 @@
+import os
+import time
+
+import pytest
+
+from ascolto.settings import Settings
+from ascolto.streams.enrichers.duplicates import DuplicateDetector, repost_key
+from ascolto.streams.enrichers.entities import EntityExtractor
+from ascolto.streams.enrichers.taxonomy import TaxonomyError, default_taxonomy_path, load_taxonomy
+from ascolto.streams.enrichers.topics import Topics
+from ascolto.testing import make_post
+
+TAXONOMY = """
+version: 1
+topics:
+  billing:
+    label: {it: Bollette, en: Billing}
+    any: ["#bollette"]
+    it: ["bollett*", "conguaglio", "addebito non autorizzato"]
+    en: ["bill", "refund*"]
+  transport:
+    label: {it: Trasporti, en: Transport}
+    it: ["treno", "treni", "città"]
+"""
+
+
+@pytest.fixture
+def taxonomy_file(tmp_path):
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(TAXONOMY, encoding="utf-8")
+    return path
+
+
+def test_taxonomy_matching_rules(taxonomy_file):
+    tax = load_taxonomy(taxonomy_file)
+    assert tax.topics_of("BOLLETTE pazzesche", "it") == ["billing"]  # stem, case
+    assert tax.topics_of("Un Addebito non autorizzato!", "it") == ["billing"]  # phrase across punctuation
+    assert tax.topics_of("Refunds never arrive", "en") == ["billing"]
+    assert tax.topics_of("the bill", "it") == []  # English terms only for English posts...
+    assert tax.topics_of("the bill", "und") == ["billing"]  # ...or unknown language
+    assert tax.topics_of("#Bollette", "en") == ["billing"]  # `any` terms for every language
+    assert tax.topics_of("billing", "en") == []  # whole words unless the term is a stem
+    assert tax.topics_of("in citta non passa un treno", "it") == ["transport"]  # accents folded
+    assert tax.topics_of("Trentino", "it") == []
+
+
+def test_default_taxonomy_covers_the_required_topics():
+    tax = load_taxonomy(default_taxonomy_path())
+    required = {"billing", "outage", "waiting_times", "staff_courtesy", "digital_services", "pensions_benefits",
+                "health_services", "transport", "fraud_scam", "praise"}  # fmt: skip
+    assert required <= set(tax.topics)
+    assert "billing" in tax.topics_of("La bolletta della luce è sbagliata", "it")
+    assert "digital_services" in tax.topics_of("Non riesco ad accedere con SPID", "it")
+    assert "transport" in tax.topics_of("My train was cancelled again", "en")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [("topics: []", "non-empty"), ("topics: {Bad-Id: {it: [x]}}", "lower_snake_case"),
+     ("topics: {a: {it: ['bo*tta']}}", "bad term"), ("topics: {a: {label: {it: A}}}", "no terms"),
+     ("topics: {a: {it: '!!!'}}", "must be a list")],
+)  # fmt: skip
+def test_bad_taxonomy_is_a_clear_error(tmp_path, body, fragment):
+    path = tmp_path / "t.yaml"
+    path.write_text(body)
+    with pytest.raises(TaxonomyError, match=fragment):
+        load_taxonomy(path)
+
+
+def test_taxonomy_reloads_while_running_and_survives_a_broken_edit(taxonomy_file):
+    enricher = Topics(Settings(taxonomy=taxonomy_file, reload_seconds=0.01))
+    post = make_post("Sciopero dei bus oggi", lang_hint="it")
+    post["lang"] = "it"
+    assert enricher(post)["topics"] == []
+    taxonomy_file.write_text(TAXONOMY + "  strikes:\n    it: [sciopero]\n", encoding="utf-8")
+    os.utime(taxonomy_file, (time.time() + 5, time.time() + 5))
+    time.sleep(0.02)
+    assert enricher(post)["topics"] == ["strikes"]
+    taxonomy_file.write_text("topics: [broken", encoding="utf-8")
+    os.utime(taxonomy_file, (time.time() + 10, time.time() + 10))
+    time.sleep(0.02)
+    assert enricher(post)["topics"] == ["strikes"]  # the last good taxonomy stays
+
+
+def test_entities_with_emoji_and_watch_terms(tmp_path):
+    watch = tmp_path / "watch.yaml"
+    watch.write_text(
+        "watch_terms:\n  INPS: ['@inps_it', 'istituto nazionale previdenza sociale']\n  App IO: ['app io', 'io app']\n",
+        encoding="utf-8",
+    )
+    enricher = EntityExtractor(Settings(watch_terms=watch))
+    text = "@INPS_it sito giù 😡😡 e l'App IO non va #Disservizio https://inps.it/x?y=1."
+    got = enricher(make_post(text))["entities"]
+    assert got["mentions"] == ["inps_it"]
+    assert got["hashtags"] == ["disservizio"]
+    assert got["urls"] == ["https://inps.it/x?y=1"]
+    assert got["emoji"] == ["😡"]
+    assert got["watch_terms"] == ["App IO", "INPS"]
+    plain = EntityExtractor(Settings())(make_post("plain ascii text"))["entities"]
+    assert plain == {"hashtags": [], "mentions": [], "urls": [], "emoji": [], "watch_terms": []}
+
+
+def test_duplicates_within_window():
+    detector = DuplicateDetector(Settings(duplicate_window_seconds=60))
+    first = make_post(
+        "Treno soppresso ANCORA una volta! https://t.co/a", native_id="1", created_at="2026-01-01T10:00:00Z"
+    )
+    repost = make_post("RT @luca: treno soppresso ancora una volta!!", native_id="2", created_at="2026-01-01T10:00:30Z")
+    late = make_post("treno soppresso ancora una volta", native_id="3", created_at="2026-01-01T11:00:00Z")
+    other = make_post("treno in orario, una volta tanto", native_id="4", created_at="2026-01-01T10:00:40Z")
+    assert detector(first)["duplicate_of"] is None
+    assert detector(repost)["duplicate_of"] == first["id"]
+    assert detector(first)["duplicate_of"] is None  # replaying the original is not a repost of itself
+    assert detector(other)["duplicate_of"] is None
+    assert detector(late)["duplicate_of"] is None  # outside the window: a new original
+    assert repost_key("grazie!") is None  # too short to call a repost
+
+
+def test_duplicate_memory_is_bounded():
+    detector = DuplicateDetector(Settings(duplicate_max_entries=10))
+    for i in range(100):
+        detector(make_post(f"messaggio numero {i} sul servizio", native_id=str(i)))
+    assert len(detector.first) == 10
