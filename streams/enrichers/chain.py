@@ -71,10 +71,15 @@ def chain_from_settings(settings: Settings) -> EnrichmentChain:
     from ascolto.streams.enrichers.plugins import EnricherNotFound
 
     try:
-        return EnrichmentChain.from_names(settings.enricher_names, settings)
+        chain = EnrichmentChain.from_names(settings.enricher_names, settings)
     except EnricherNotFound as exc:
         raise ConfigError(f"{exc}; fix ASCOLTO_ENRICHERS.") from None
     except (ValueError, OSError) as exc:
         raise ConfigError(
             f"Cannot start the enrichers: {exc}; fix the file named by ASCOLTO_TAXONOMY or ASCOLTO_WATCH_TERMS."
         ) from None
+    written = {field for e in chain.enrichers for field in e.writes}
+    if "sentiment" not in written:
+        # Every EnrichedPost carries a sentiment; without a scorer each post would be dead-lettered.
+        raise ConfigError("ASCOLTO_ENRICHERS has no enricher that writes sentiment; include 'sentiment'.")
+    return chain

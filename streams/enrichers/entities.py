@@ -15,6 +15,7 @@ from ascolto.settings import Settings, get_settings
 from ascolto.streams.enrichers.base import enricher
 from ascolto.streams.enrichers.matcher import PhraseMatcher
 from ascolto.streams.enrichers.reloading import ReloadingFile
+from ascolto.streams.enrichers.text import MAYBE_EMOJI
 
 _HASHTAG = re.compile(r"(?<![\w#])#(\w{1,100})")
 _MENTION = re.compile(r"(?<![\w@])@(\w(?:[\w.]{0,62}\w)?(?:@[\w.-]+\.\w+)?)")
@@ -61,8 +62,7 @@ class EntityExtractor:
                 "hashtags": _unique(h.lower() for h in _HASHTAG.findall(rest)) if "#" in rest else [],
                 "mentions": _unique(m.lower() for m in _MENTION.findall(rest)) if "@" in rest else [],
                 "urls": urls,
-                # ASCII text holds no emoji: skip the scan for most English posts.
-                "emoji": _unique(e["emoji"] for e in emoji.emoji_list(text)) if not text.isascii() else [],
+                "emoji": _unique(e["emoji"] for e in emoji.emoji_list(text)) if MAYBE_EMOJI.search(text) else [],
                 "watch_terms": sorted(self.watch.value.find(text)) if self.watch else [],  # type: ignore[arg-type]
             }
         }

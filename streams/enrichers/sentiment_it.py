@@ -30,7 +30,7 @@ from pathlib import Path
 from vaderSentiment.vaderSentiment import B_INCR, C_INCR, N_SCALAR, SentimentIntensityAnalyzer
 
 from ascolto.streams.enrichers import sentiment_it_rules as R
-from ascolto.streams.enrichers.text import fold, squeeze_repeats
+from ascolto.streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
 
 MODEL = "ascolto-it-1"
 
@@ -38,6 +38,11 @@ _WORD = re.compile(r"\w+")
 _CLAUSE_END = re.compile(r"[.,;:!?]$")
 _SENTENCE_END = re.compile(r"[.!?]$")
 _TIME_COMPLAINT = re.compile(R.TIME_COMPLAINT)
+_REPEAT_COMPLAINT = re.compile(R.REPEAT_COMPLAINT)
+_SERVICE_NEGATORS = R.NEGATORS - {"senza"}  # "senza passare allo sportello" is no failure
+_TIME_UNITS = frozenset("ore ora mesi mese giorni settimane settimana anni anno minuti min h".split())
+_REPEAT_NOUNS = frozenset("volta volte viaggi telefonate chiamate pec mail email solleciti".split())
+_CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
 
 
@@ -48,6 +53,7 @@ class _Token:
     clause: int
     sentence: int
     elongated: bool = False
+    trailing_ellipsis: bool = False
 
 
 @dataclass(slots=True)
@@ -93,11 +99,18 @@ class ItalianSentiment:
         self, lexicon: dict[str, float] | None = None, vader: SentimentIntensityAnalyzer | None = None
     ) -> None:
         entries = dict(lexicon if lexicon is not None else load_lexicon())
-        entries.update(R.IDIOMS)  # idioms encode what the rules cannot derive: they win
+        # Idioms and complaint formulas encode what the rules cannot derive: they win.
+        entries.update(R.IDIOMS)
+        entries.update(R.COMPLAINT_FORMULAS)
+        self.negated_phrases = frozenset(k for k in entries if " " in k and set(k.split()) & R.NEGATORS)
         self.words = {k: v for k, v in entries.items() if " " not in k}
         self.phrases = {k: v for k, v in entries.items() if " " in k}
-        self.phrase_heads = {k.split(" ", 1)[0] for k in self.phrases}
-        self.max_phrase = max((k.count(" ") + 1 for k in self.phrases), default=1)
+        # head word → [(length, {phrase words: (valence, negation inside)})], longest first.
+        by_head: dict[str, dict[int, dict[tuple[str, ...], tuple[float, bool]]]] = {}
+        for key, valence in self.phrases.items():
+            words = tuple(key.split())
+            by_head.setdefault(words[0], {}).setdefault(len(words), {})[words] = (valence, key in self.negated_phrases)
+        self.phrase_heads = {head: sorted(groups.items(), reverse=True) for head, groups in by_head.items()}
         self.vader = vader or SentimentIntensityAnalyzer()
         # VADER scores an emoji by the lexicon words of its description ("pouting face"): do the same.
         self.emoji = {}
@@ -106,23 +119,29 @@ class ItalianSentiment:
             if valence:
                 self.emoji[char] = valence
         self.emoji.update(R.EMOJI_EXTRA)
-        singles = sorted((e for e in self.emoji if len(e) == 1), key=len, reverse=True)
-        self._emoji_re = re.compile("[" + "".join(re.escape(e) for e in singles) + "]")
+        # VADER reads emoji one character at a time; so do we (sequences count by their parts).
+        self.emoji = {e: v for e, v in self.emoji.items() if len(e) == 1}
         self.emoticons = {k: v for k, v in self.vader.lexicon.items() if not k.isalpha() and not k.isalnum()}
+        self._word_cache: dict[str, tuple[str, bool]] = {}
 
     # --- public -------------------------------------------------------------------------------
     def polarity_scores(self, text: str) -> dict[str, float]:
         """``{'neg', 'neu', 'pos', 'compound'}`` as VADER computes them, from Italian rules."""
-        emoji_found = self._emoji_re.findall(text)
-        plain = self._emoji_re.sub(" ", text) if emoji_found else text
+        emoji_found = [ch for ch in text if ch in self.emoji] if MAYBE_EMOJI.search(text) else []
+        plain = "".join(" " if ch in self.emoji else ch for ch in text) if emoji_found else text
         tokens, extra = self._tokenize(plain)
         items = self._match(tokens)
         all_caps = self._all_caps(tokens)
         folded_text = " ".join(t.word for t in tokens)
         for item in items:
             self._adjust(item, tokens, all_caps)
+        items.extend(self._negated_service(items, tokens))
+        items.sort(key=lambda it: it.start)
         self._weigh_contrast(items, tokens)
         self._sarcasm(items, tokens, folded_text, emoji_found, plain)
+        if self._asks_for_information(folded_text, plain):
+            for item in items:
+                item.valence *= R.INFO_QUESTION_DAMPING
         sentiments = [0.0] * len(tokens)
         for item in items:
             sentiments[item.start] = item.valence
@@ -131,30 +150,44 @@ class ItalianSentiment:
         scores = [s for s in sentiments if s is not None]
         scores.extend(extra)
         scores.extend(self.emoji[e] for e in emoji_found)
-        scores.extend(R.TIME_COMPLAINT_VALENCE for _ in _TIME_COMPLAINT.finditer(folded_text))
+        scores.extend(R.TIME_COMPLAINT_VALENCE for _ in _time_complaints(folded_text, tokens))
+        scores.extend(R.REPEAT_COMPLAINT_VALENCE for _ in _repeat_complaints(folded_text, tokens))
         return self.vader.score_valence(scores, text)
 
     # --- steps --------------------------------------------------------------------------------
+    def _lookup_form(self, piece: str) -> tuple[str, bool]:
+        """(folded word as the lexicon knows it, whether it was elongated) for a raw word."""
+        word = fold(piece)
+        if word in self.words or word in self.phrase_heads:
+            return word, False
+        plain_word = _unelongate(word, self.words)
+        return plain_word, plain_word != word
+
     def _tokenize(self, text: str) -> tuple[list[_Token], list[float]]:
         tokens: list[_Token] = []
         emoticon_scores: list[float] = []
         clause = sentence = 0
+        words = self._word_cache
         for chunk in text.split():
-            emoticon = self.emoticons.get(chunk) or self.emoticons.get(chunk.lower())
-            if emoticon is not None and not chunk.isalnum():
-                emoticon_scores.append(emoticon)
-                continue
+            if not chunk.isalnum():
+                emoticon = self.emoticons.get(chunk) or self.emoticons.get(chunk.lower())
+                if emoticon is not None:
+                    emoticon_scores.append(emoticon)
+                    continue
             for piece in _WORD.findall(chunk):
-                word = fold(piece)
-                elongated = False
-                if word not in self.words and word not in self.phrase_heads:
-                    plain_word = _unelongate(word, self.words)
-                    elongated, word = plain_word != word, plain_word
-                tokens.append(_Token(piece, word, clause, sentence, elongated))
-            if _CLAUSE_END.search(chunk):
+                known = words.get(piece)
+                if known is None:
+                    known = words[piece] = self._lookup_form(piece)
+                tokens.append(_Token(piece, known[0], clause, sentence, known[1]))
+            last = chunk[-1]
+            if last in ".,;:!?…":
+                if tokens and (chunk.endswith("...") or last == "…"):
+                    tokens[-1].trailing_ellipsis = True
                 clause += 1
-                if _SENTENCE_END.search(chunk):
+                if last in ".!?…":
                     sentence += 1
+        if len(words) > 200_000:  # bound the memo; social text repeats words enough to refill it fast
+            words.clear()
         return tokens, emoticon_scores
 
     def _match(self, tokens: list[_Token]) -> list[_Item]:
@@ -163,13 +196,12 @@ class ItalianSentiment:
         i, n = 0, len(words)
         while i < n:
             word = words[i]
-            if word in self.phrase_heads:
-                for length in range(min(self.max_phrase, n - i), 1, -1):
-                    key = " ".join(words[i : i + length])
-                    valence = self.phrases.get(key)
-                    if valence is not None:
-                        inside = key in R.NEGATED_IDIOMS
-                        items.append(_Item(i, i + length - 1, valence, inside))
+            candidates = self.phrase_heads.get(word)
+            if candidates:
+                for length, phrases in candidates:
+                    found = phrases.get(tuple(words[i : i + length]))
+                    if found is not None:
+                        items.append(_Item(i, i + length - 1, found[0], found[1]))
                         i += length
                         break
                 else:
@@ -228,12 +260,12 @@ class ItalianSentiment:
         item.valence = v
 
     @staticmethod
-    def _negated(start: int, tokens: list[_Token], clause: int) -> bool:
+    def _negated(start: int, tokens: list[_Token], clause: int, negators: frozenset[str] = R.NEGATORS) -> bool:
         counted = 0
         j = start - 1
         while j >= 0 and counted < 3 and tokens[j].clause == clause:
             word = tokens[j].word
-            if word in R.NEGATORS:
+            if word in negators:
                 return True
             if word in R.CONTRAST_AFTER:
                 return False
@@ -242,12 +274,31 @@ class ItalianSentiment:
             j -= 1
         return False
 
+    def _negated_service(self, items: list[_Item], tokens: list[_Token]) -> list[_Item]:
+        """'non risponde', 'mai arrivati': a service verb under negation is a complaint."""
+        if not _SERVICE_NEGATORS.intersection(t.word for t in tokens):
+            return []
+        covered = {k for it in items for k in range(it.start, it.end + 1)}
+        found = []
+        for i, tok in enumerate(tokens):
+            if i not in covered and tok.word.startswith(R.SERVICE_VERB_STEMS):
+                if self._negated(i, tokens, tok.clause, _SERVICE_NEGATORS):
+                    found.append(_Item(i, i, R.NEGATED_SERVICE_VALENCE, negation_inside=True))
+        return found
+
+    @staticmethod
+    def _asks_for_information(folded: str, text: str) -> bool:
+        """A single plain question opening like a request for information ('Sapete se...?')."""
+        return text.count("?") == 1 and "!" not in text and folded.startswith(R.INFO_QUESTION_OPENINGS)
+
     @staticmethod
     def _weigh_contrast(items: list[_Item], tokens: list[_Token]) -> None:
         # The last "ma/però" of a sentence splits it: 0.5 before, 1.5 after (VADER's 'but' rule).
+        words = [t.word for t in tokens]
+        if not _CONTRAST_WORDS.intersection(words):
+            return
         last_contrast: dict[int, int] = {}
         conceded_clauses: set[int] = set()
-        words = [t.word for t in tokens]
         for i, tok in enumerate(tokens):
             if tok.word in R.CONTRAST_AFTER and i > 0:
                 last_contrast[tok.sentence] = i
@@ -267,21 +318,54 @@ class ItalianSentiment:
         praise = [it for it in items if it.valence > 0 and _span(tokens, it) in R.SARCASM_PRONE]
         if not praise:
             return
-        complaint = any(it.valence <= -1.0 for it in items) or bool(_TIME_COMPLAINT.search(folded))
-        if not complaint:
+        strong = any(e in R.STRONG_IRONY_EMOJI for e in emoji) or any(m in folded for m in R.STRONG_IRONY_MARKERS)
+        complaints = [it for it in items if it.valence <= -0.7]
+        numbered = bool(_time_complaints(folded, tokens) or _repeat_complaints(folded, tokens))
+        marked = any(tokens[it.end].trailing_ellipsis for it in praise)
+        if not (strong or marked or complaints or numbered):
             return
+        last_clause = tokens[-1].clause
+        first_complaint = min((it.start for it in complaints), default=0)
         cue = (
-            any(e in R.IRONY_EMOJI for e in emoji)
+            strong
+            or any(e in R.IRONY_EMOJI for e in emoji)
             or any(m in folded for m in R.IRONY_MARKERS)
             or "..." in text
             or "…" in text
-            or any(
-                _span(tokens, it) in ("complimenti", "bravi", "bravissimi", "evviva", "che efficienza") for it in praise
-            )
         )
-        if cue:
-            for it in praise:
+        # Habitual or closing praise flips only when the complaint outweighs the genuine praise around it.
+        negative_mass = sum(-it.valence for it in complaints) + (1.2 if numbered else 0.0)
+        other_praise = sum(it.valence for it in items if it.valence > 0 and it not in praise)
+        outweighed = negative_mass > other_praise
+        for it in praise:
+            span = _span(tokens, it)
+            # "bel servizio eh", "complimenti...", "ma che efficienza": the praise itself is marked.
+            tagged = (
+                (it.end + 1 < len(tokens) and tokens[it.end + 1].word in R.IRONY_TAGS)
+                or tokens[it.end].trailing_ellipsis
+                or (
+                    it.start >= 1
+                    and tokens[it.start - 1].word == "che"
+                    and (it.start == 1 or tokens[it.start - 2].word == "ma")
+                )
+            )
+            # Praise closing a post that complained before it: "… fuori servizio. Grazie ATAC."
+            closing = tokens[it.start].clause >= last_clause - 1 and it.start > first_complaint
+            if cue or tagged or (outweighed and (closing or span in R.HABITUALLY_SARCASTIC)):
                 it.valence = -abs(it.valence) * 0.8
+
+
+def _time_complaints(folded: str, tokens: list[_Token]) -> list[str]:
+    # The regex only runs when a unit of time is there to be found.
+    if not _TIME_UNITS.intersection(t.word for t in tokens):
+        return []
+    return _TIME_COMPLAINT.findall(folded)
+
+
+def _repeat_complaints(folded: str, tokens: list[_Token]) -> list[str]:
+    if not _REPEAT_NOUNS.intersection(t.word for t in tokens):
+        return []
+    return _REPEAT_COMPLAINT.findall(folded)
 
 
 def _span(tokens: list[_Token], item: _Item) -> str:

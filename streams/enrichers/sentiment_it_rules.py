@@ -193,57 +193,86 @@ IDIOMS = {
     "peccato": -1.0,
 }
 
-#: "3 ore di fila", "da 2 mesi", "dopo 40 minuti": waiting told in numbers is a complaint.
+_COUNT = r"(?:\d+|un|una|mezz\w*|due|tre|quattro|cinque|sei|sette|otto|nove|dieci|venti|trenta|quaranta)"
+_UNIT = r"(?:ore|ora|mesi|mese|giorni|settimane|settimana|anni|anno|minuti|min|h)"
+#: Waiting told in numbers is a complaint: "da 2 mesi", "oltre un'ora", "40 minuti di attesa", "3 ore in fila"
+#: (but not "fatto in 5 minuti", which is praise).
 TIME_COMPLAINT = (
-    r"\b(?:da|dopo|oltre|piu di|ormai|sono|ben)?\s*\d+\s*(?:ore|ora|mesi|mese|giorni|settimane|anni|minuti|min|h)\b"
+    rf"\b(?:da|oltre|piu di|ormai|ancora dopo|gia|sono)\s+(?:\w+\s+)?{_COUNT}\s*{_UNIT}\b"
+    rf"|\b{_COUNT}\s*{_UNIT}\s+(?:e mezza\s+)?(?:di|in|al|a)\s+(?:attesa|fila|coda|ritardo|telefono|aspettare|linea)\b"
+    rf"|\b(?:aspett|attend|attes|ferm|bloccat)\w*\s+(?:\w+\s+){{0,2}}{_COUNT}\s*{_UNIT}\b"
 )
 TIME_COMPLAINT_VALENCE = -1.2
+
+#: "per la terza volta", "dodicesima volta", "4 viaggi": repetition told in numbers is a complaint.
+REPEAT_COMPLAINT = (
+    r"\b(?:seconda|terza|quarta|quinta|sesta|settima|ottava|nona|decima|undicesima|dodicesima|ennesima|"
+    r"\d+[ao°])\s+volta\b|\b(?:\d+|tre|quattro|cinque|sei|dieci)\s+(?:volte|viaggi|telefonate|chiamate|pec|mail|email|solleciti)\b"
+)
+REPEAT_COMPLAINT_VALENCE = -1.0
+
+#: Verbs a service is expected to do: negated, they are a complaint ("non risponde", "mai arrivati").
+SERVICE_VERB_STEMS = (
+    "funzion", "rispond", "rispost", "arriv", "pass", "ricev", "capisc", "capit", "apr", "carica", "trov",
+    "accett", "risolv", "risolt", "richiam", "pagat", "rimbors", "conseg", "spieg", "aiut",
+)  # fmt: skip
+NEGATED_SERVICE_VALENCE = -1.4
+
+#: Rhetorical questions and formulas of complaint (folded).
+COMPLAINT_FORMULAS = {
+    "ma perche": -1.0, "ma come": -0.8, "ma siete": -1.2, "ma vi sembra": -1.6, "ma scherziamo": -1.8,
+    "come e possibile": -1.6, "non vi vergognate": -2.4, "e poi parlate": -1.6, "normale no": -1.6,
+    "e adesso": -0.6, "come dovrei fare": -1.2, "come devo fare": -1.2, "a che serve": -1.2,
+    "ma basta": -1.6, "sempre peggio": -2.0, "come sempre": -0.6, "si fa per dire": -1.2,
+    "mai una risposta": -2.0, "ancora niente": -1.4, "niente di niente": -1.6, "e niente": -0.6,
+}  # fmt: skip
+
+#: Openings of a request for information: such a question reports a fact, it does not complain.
+INFO_QUESTION_OPENINGS = (
+    "come si", "come posso", "come faccio", "quando", "dove", "chi si occupa", "chi sa", "qual", "quale", "quali",
+    "quanto", "quanti", "sapete", "qualcuno sa", "qualcuno ha", "scusate", "domanda", "info", "buongiorno",
+    "salve", "per caso", "si puo", "e possibile", "posso", "in caso di", "chiedo", "vorrei sapere", "per chi",
+    "tt sapete", "ciao", "ragazzi", "raga", "qualcuno",
+)  # fmt: skip
+#: Tokens after a sarcastic compliment ("bel servizio eh", "grazie Comune eh").
+IRONY_TAGS = frozenset({"eh", "ehh", "neh"})
+INFO_QUESTION_DAMPING = 0.1
 #: Idioms that already contain their negation: the negation rule must not flip them again.
 NEGATED_IDIOMS = frozenset(k for k in IDIOMS if any(w in NEGATORS for w in k.split()))
 
 #: Praise that turns sarcastic next to a complaint: "bravi, 3 ore di fila 👏", "complimenti per l'efficienza...".
 SARCASM_PRONE = frozenset(
-    {
-        "bravi",
-        "brava",
-        "bravo",
-        "bravissimi",
-        "complimenti",
-        "grazie",
-        "efficienza",
-        "efficienti",
-        "efficiente",
-        "ottimo",
-        "ottima",
-        "ottimi",
-        "ottime",
-        "bello",
-        "bella",
-        "bellissimo",
-        "geniale",
-        "geniali",
-        "evviva",
-        "perfetto",
-        "perfetta",
-        "fantastico",
-        "fantastica",
-        "meraviglioso",
-        "meravigliosa",
-        "puntualissimi",
-        "puntuali",
-        "puntuale",
-        "velocissimi",
-        "top",
-        "ottimo lavoro",
-        "che efficienza",
-        "grande",
-        "grandi",
-    }
-)
+    {"bravi", "brava", "bravo", "bravissimi", "bravissimo", "bravissima", "complimenti", "complimentoni", "grazie",
+     "grazie mille", "grazie tante", "efficienza", "efficienti", "efficiente", "ottimo", "ottima", "ottimi",
+     "ottime", "bello", "bella", "bel", "bellissimo", "geniale", "geniali", "evviva", "perfetto", "perfetta",
+     "fantastico", "fantastica", "fantastici", "fantastiche", "meraviglioso", "meravigliosa", "puntualissimi",
+     "puntuali", "puntuale", "velocissimi", "top", "ottimo lavoro", "che efficienza", "grande", "grandi",
+     "bel servizio", "che bello", "ben fatto"}
+)  # fmt: skip
+#: Praise that is sarcastic next to a complaint even without a cue ("Complimenti." after a rant).
+HABITUALLY_SARCASTIC = frozenset(
+    {"complimenti", "bravi", "bravissimi", "evviva", "che efficienza", "geniali", "geniale", "che bello",
+     "bel servizio", "grazie tante", "ottimo lavoro", "fantastico"}
+)  # fmt: skip
 
 #: Markers of irony in a post: with a complaint in the same post, sarcasm-prone praise flips.
-IRONY_MARKERS = ("come no", "certo certo", "ma certo", "si certo", "grazie tante", "grazie eh", "bravi eh")
-IRONY_EMOJI = frozenset({"🙄", "🤡", "👏", "🤦", "🤦‍♂️", "🤦‍♀️", "😒", "🙃"})
+IRONY_MARKERS = (
+    "come no",
+    "certo certo",
+    "ma certo",
+    "ah certo",
+    "si certo",
+    "grazie tante",
+    "si vabbe",
+    "ma dai",
+    "traduzione",
+    "grazie eh",
+    "bravi eh",
+)
+#: Cues strong enough to turn praise sarcastic on their own ("grazie tante", "che bello 🙃").
+STRONG_IRONY_MARKERS = ("grazie tante", "come no", "ah certo", "ma certo", "si vabbe", "grazie eh", "bravi eh")
+STRONG_IRONY_EMOJI = frozenset({"🙃", "🙄", "🤡"})
+IRONY_EMOJI = frozenset({"🙄", "🤡", "👏", "🤦", "🤦‍♂️", "🤦‍♀️", "😒", "🙃", "😂", "🤣"})
 
 #: Emoji VADER's description lexicon leaves at zero ("pouting face") but that carry a clear
 #: stance in complaints and thanks; VADER's own score is used for every other emoji.

@@ -8,6 +8,8 @@ from functools import lru_cache
 
 _WORD_SPLIT = re.compile(r"[^\w#@]+")
 _REPEATS = re.compile(r"(\w)\1{2,}")
+#: Unicode blocks where emoji live: a text without any of these characters needs no emoji scan.
+MAYBE_EMOJI = re.compile("[\u00a9\u00ae\u203c-\u3299\U0001f000-\U0001faff]")
 
 
 @lru_cache(maxsize=65536)
@@ -39,9 +41,11 @@ def squeeze_repeats(word: str) -> str:
     return _REPEATS.sub(r"\1", word)
 
 
+@lru_cache(maxsize=512)
 def match_text(text: str) -> str:
     """Folded text with punctuation turned into single spaces and padded with spaces.
 
+    Cached: topics, watch terms and duplicates ask for the same post's text in turn.
     Phrase matchers look for ' term ' (whole words) or ' stem' (prefixes) in it, so word
     boundaries need no regular expressions at match time. '#' and '@' stay attached, and a
     hashtag is also followed by its bare word, so 'bollette' matches '#bollette' too.

@@ -18,7 +18,10 @@ POSTS = [
     make_post("La bolletta della luce è sbagliata, vergogna! Voglio il rimborso 😡", native_id="it-bill"),
     make_post("Il treno regionale è stato soppresso di nuovo, che disastro", native_id="it-train"),
     make_post("Grazie mille al personale dello sportello, gentilissimi e veloci!", native_id="it-thanks"),
-    make_post("My train was cancelled again and the refund never came. Terrible service", native_id="en-train"),
+    make_post(
+        "My train was cancelled again, still waiting for the refund. Terrible service, I am furious",
+        native_id="en-train",
+    ),
     make_post("Great job @acme, the new app works perfectly 👍", native_id="en-app"),
     make_post("El servicio de atención al cliente no funciona nunca", native_id="es-1"),
     make_post("RT: la bolletta della luce è sbagliata, vergogna! voglio il rimborso", native_id="it-repost"),

@@ -61,7 +61,8 @@ def test_failing_plugin_sends_the_post_to_the_dlq_with_its_name(plugin_module):
     assert outcome.stage == f"enrich:{plugin_module}_broken"
     assert "KeyError" in outcome.reason
     # The chain itself is fine for the next post once the bad enricher is removed.
-    assert isinstance(enrich_message(EnrichmentChain.from_names(["language"]), dumps(make_post("ok"))), Enriched)
+    healthy = EnrichmentChain.from_names(["language", "sentiment"])
+    assert isinstance(enrich_message(healthy, dumps(make_post("ok"))), Enriched)
 
 
 @pytest.mark.parametrize(
@@ -71,3 +72,28 @@ def test_failing_plugin_sends_the_post_to_the_dlq_with_its_name(plugin_module):
 def test_bad_names_are_clear_errors(name, fragment):
     with pytest.raises(EnricherNotFound, match=fragment):
         EnrichmentChain.from_names([name])
+
+
+def test_documented_example_enricher(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "docs" / "examples"))
+    try:
+        assert run_enricher("question_enricher:question", "Quando riapre lo sportello?")["asks_question"] is True
+        assert run_enricher("question_enricher:question", "How do I renew my card")["asks_question"] is True
+        assert run_enricher("question_enricher:question", "Tutto ok, grazie")["asks_question"] is False
+    finally:
+        REGISTRY.pop("question", None)
+        sys.modules.pop("question_enricher", None)
+
+
+def test_configured_chain_must_score_sentiment():
+    from ascolto.errors import ConfigError
+    from ascolto.settings import Settings
+    from ascolto.streams.enrichers.chain import chain_from_settings
+
+    with pytest.raises(ConfigError, match="sentiment"):
+        chain_from_settings(Settings(enrichers="language,topics"))
+    with pytest.raises(ConfigError, match="ASCOLTO_ENRICHERS"):
+        chain_from_settings(Settings(enrichers="language,sentiment,nope"))
+    assert chain_from_settings(Settings()).names == ["language", "sentiment", "topics", "entities", "duplicates"]
