@@ -45,7 +45,20 @@ class Settings(BaseSettings):
 
     # --- Elasticsearch -------------------------------------------------------------------
     es_url: str = Field("", description="Elasticsearch URL; defaults to the local stack.")
-    es_index: str = Field("ascolto-posts", description="Index (and template pattern) for enriched posts.")
+    es_index: str = Field(
+        "ascolto-posts",
+        description="Alias of the posts indices (searches use it); backing indices are <alias>-000001...",
+    )
+    es_alerts_index: str = Field("ascolto-alerts", description="Index for alerts (template pattern <name>*).")
+    es_shards: int = Field(1, ge=1, description="Primary shards per posts backing index.")
+    es_replicas: int = Field(0, ge=0, description="Replicas per posts backing index (0 on a single node).")
+    es_refresh_interval: str = Field("1s", description="How soon indexed posts become searchable.")
+    es_rollover_max_age: str = Field("7d", description="Roll the write index over when it is this old.")
+    es_rollover_max_size: str = Field("25gb", description="... or when its primary shard reaches this size.")
+    es_rollover_max_docs: int | None = Field(None, ge=1, description="... or when it holds this many posts.")
+    es_retention_days: float = Field(90.0, ge=0, description="Delete posts older than this (0 keeps everything).")
+    es_lifecycle_seconds: float = Field(300.0, gt=0, description="How often the worker checks rollover and retention.")
+    es_ilm: bool = Field(False, description="Let Elasticsearch ILM do rollover and retention (full clusters only).")
     es_username: str | None = None
     es_password: SecretStr | None = None
     es_api_key: SecretStr | None = None
@@ -73,6 +86,8 @@ class Settings(BaseSettings):
     duplicate_max_entries: int = Field(200_000, ge=1, description="Texts remembered for duplicate detection.")
     index_batch_size: int = Field(1000, ge=1, description="Documents per bulk request at most.")
     index_batch_seconds: float = Field(1.0, gt=0, description="Longest wait before a partial batch is indexed.")
+    index_batch_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest bulk request body.")
+    index_parallel: int = Field(2, ge=1, le=16, description="Bulk requests of one batch sent at once.")
     index_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the back-off between bulk retries.")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")

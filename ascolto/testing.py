@@ -155,7 +155,10 @@ class LocalPipeline:
         self.stop_worker()
         es = self.es
         es.indices.delete(index=f"{self.settings.es_index}*", ignore_unavailable=True, allow_no_indices=True)
-        es.options(ignore_status=404).indices.delete_index_template(name=self.settings.es_index)
+        quiet = es.options(ignore_status=404)
+        quiet.indices.delete_index_template(name=self.settings.es_index)
+        for component in ("settings", "mappings"):
+            quiet.cluster.delete_component_template(name=f"{self.settings.es_index}@{component}")
         es.close()
         admin = KafkaAdminClient(**kafka_client_config(self.settings))
         try:
@@ -169,7 +172,7 @@ class LocalPipeline:
     # --- talking to it -----------------------------------------------------------------------
     @property
     def es(self) -> Any:
-        from ascolto.es import es_client
+        from ascolto.elastic.client import es_client
 
         if self._es is None:
             self._es = es_client(self.settings)

@@ -34,7 +34,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from ascolto.connectors.base import Rejected, Source, publish_all
 from ascolto.connectors.generator import GeneratorSource
 from ascolto.connectors.producer import PostProducer
-from ascolto.es import es_client
+from ascolto.elastic.client import es_client
 from ascolto.schemas import RawPost
 from ascolto.settings import Settings
 from ascolto.topics import ensure_topics, kafka_client_config

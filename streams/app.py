@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import faust
 
+from ascolto.elastic.client import async_es_client
 from ascolto.settings import Settings
+from ascolto.streams.api import add_api
 from ascolto.streams.enrich_agent import add_enrich_agent
 from ascolto.streams.enrichers.chain import chain_from_settings
 from ascolto.streams.index_agent import add_index_agent
@@ -39,7 +41,15 @@ def create_app(settings: Settings) -> faust.App:
     )
     topics = StreamTopics.declare(app, TopicNames.of(settings), settings)
     add_enrich_agent(app, topics, chain_from_settings(settings))
-    add_index_agent(app, topics, settings)
+    # One Elasticsearch client for indexing and the API; it connects on first use.
+    es = async_es_client(settings)
+    add_index_agent(app, topics, es, settings)
+    add_api(app, es, settings)
+
+    @app.on_before_shutdown.connect
+    async def close_es(app: faust.App, **kwargs: object) -> None:
+        await es.close()
+
     return app
 
 

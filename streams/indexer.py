@@ -1,9 +1,9 @@
 """Bulk indexing into Elasticsearch with retries and back-pressure.
 
 The index agent hands a batch to :meth:`BulkIndexer.index` and only moves on (letting Faust
-commit the offsets) once every document is acknowledged or dead-lettered. While
-Elasticsearch is unreachable the call keeps retrying, so the agent stops consuming instead
-of buffering without bound.
+commit the offsets) once every document is acknowledged or dead-lettered. While Elasticsearch
+is unreachable or overloaded the call keeps retrying with exponential back-off and jitter, so the
+agent stops consuming instead of buffering without bound.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch
 from elasticsearch.helpers import async_bulk
 
-from ascolto.es import posts_template
+from ascolto.elastic.lifecycle import PostsIndex
 from ascolto.schemas import now_rfc3339
 from ascolto.settings import Settings
 from ascolto.streams import metrics
@@ -45,27 +45,31 @@ class Incoming:
 #: Called for a message that cannot be indexed: (message, stage, reason).
 DeadLetterSink = Callable[[Incoming, str, str], Awaitable[None]]
 
+_UNREACHABLE = (TransportConnectionError, ConnectionTimeout)
+
 
 def _retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _created_epoch(created_at: str) -> float | None:
+def _created_ms(created_at: object) -> int | None:
     try:
-        return datetime.fromisoformat(created_at).timestamp()
-    except (TypeError, ValueError):
+        return int(datetime.fromisoformat(str(created_at)).timestamp() * 1000)
+    except ValueError:
         return None
 
 
 class BulkIndexer:
-    """Indexes EnrichedPosts with ``_id`` = post id, so replays overwrite instead of duplicating."""
+    """Indexes EnrichedPosts with ``_id`` = post id into the backing index their time belongs to,
+    so a replay overwrites the same document instead of adding one."""
 
     def __init__(self, client: AsyncElasticsearch, settings: Settings, dead_letter: DeadLetterSink) -> None:
         self.client = client
         self.settings = settings
-        self.index_name = settings.es_index
+        self.posts = PostsIndex(client, settings)
         self.dead_letter = dead_letter
-        self._template_installed = False
+        self.ready = False
+        self._expired_reported = 0.0
 
     async def _backoff(self, attempt: int, reason: str) -> None:
         # Exponential back-off with full jitter, capped: many workers must not retry in lockstep.
@@ -73,64 +77,61 @@ class BulkIndexer:
         delay = random.uniform(0, min(self.settings.index_retry_max_seconds, 0.2 * 2**attempt))
         await asyncio.sleep(delay)
 
-    async def ensure_template(self) -> None:
-        """Install the posts index template, waiting for Elasticsearch if it is not up yet."""
+    async def ensure_ready(self) -> None:
+        """Templates and write alias in place, waiting for Elasticsearch if it is not up yet."""
         attempt = 0
-        while not self._template_installed:
+        while not self.ready:
             try:
-                await self.client.indices.put_index_template(**posts_template(self.settings))
-                self._template_installed = True
+                await self.posts.bootstrap()
+                self.ready = True
                 metrics.ES_UP.set(1)
-            except (TransportConnectionError, ConnectionTimeout) as exc:
+            except _UNREACHABLE as exc:
                 metrics.ES_UP.set(0)
                 if attempt % 10 == 0:
                     log.warning("Elasticsearch at %s is unreachable (%s); waiting for it", self.settings.es_url, exc)
                 await self._backoff(attempt, "unreachable")
                 attempt += 1
 
+    def _report_expired(self, doc_id: str) -> None:
+        now = time.monotonic()
+        if now - self._expired_reported > 60:
+            self._expired_reported = now
+            log.warning(
+                "post %s is older than the retention (%g days) and is not indexed; "
+                "raise ASCOLTO_ES_RETENTION_DAYS (0 keeps everything) to index old posts",
+                doc_id,
+                self.settings.es_retention_days,
+            )
+
+    def _decode(self, msg: Incoming) -> dict[str, Any] | str:
+        """The document, or why it is not one."""
+        try:
+            doc = orjson.loads(msg.value or b"")
+        except orjson.JSONDecodeError as exc:
+            return f"not an EnrichedPost: not JSON ({exc})"
+        if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
+            return "not an EnrichedPost: no string id"
+        return doc
+
     async def index(self, batch: Sequence[Incoming]) -> int:
         """Index a batch; returns how many documents Elasticsearch acknowledged."""
-        await self.ensure_template()
+        await self.ensure_ready()
         pending: dict[str, tuple[Incoming, dict[str, Any]]] = {}
         for msg in batch:
-            try:
-                doc = orjson.loads(msg.value or b"")
-                doc_id = doc["id"]
-                if not isinstance(doc_id, str) or not doc_id:
-                    raise ValueError("id is not a non-empty string")
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                await self.dead_letter(msg, "index", f"not an EnrichedPost: {exc}")
-                continue
-            pending[doc_id] = (msg, doc)  # a later message for the same post wins, as in the index
+            doc = self._decode(msg)
+            if isinstance(doc, str):
+                await self.dead_letter(msg, "index", doc)
+            else:
+                pending[doc["id"]] = (msg, doc)  # a later message for the same post wins, as in the index
         acknowledged = 0
         attempt = 0
         while pending:
-            indexed_at = now_rfc3339()
-            actions = [
-                {
-                    "_op_type": "index",
-                    "_index": self.index_name,
-                    "_id": doc_id,
-                    "_source": {**doc, "indexed_at": indexed_at},
-                }
-                for doc_id, (_, doc) in pending.items()
-            ]
-            started = time.perf_counter()
             try:
-                ok, errors = await async_bulk(
-                    self.client,
-                    actions,
-                    chunk_size=len(actions),
-                    max_retries=0,
-                    raise_on_error=False,
-                    raise_on_exception=True,
-                )
-            except (TransportConnectionError, ConnectionTimeout) as exc:
+                ok, retry = await self._attempt(pending)
+            except _UNREACHABLE as exc:
                 metrics.ES_UP.set(0)
                 if attempt % 10 == 0:
-                    log.warning(
-                        "Elasticsearch unreachable while indexing (%s); holding %d docs and retrying", exc, len(pending)
-                    )
+                    log.warning("Elasticsearch unreachable while indexing (%s); holding %d docs", exc, len(pending))
                 await self._backoff(attempt, "unreachable")
                 attempt += 1
                 continue
@@ -141,26 +142,6 @@ class BulkIndexer:
                 attempt += 1
                 continue
             metrics.ES_UP.set(1)
-            metrics.BULK_SECONDS.observe(time.perf_counter() - started)
-            metrics.BULK_DOCS.observe(len(actions))
-            now = time.time()
-            retry: dict[str, tuple[Incoming, dict[str, Any]]] = {}
-            for error in errors:
-                item = error.get("index", {})
-                doc_id = item.get("_id")
-                if doc_id not in pending:
-                    continue
-                if _retryable_status(int(item.get("status", 500))):
-                    retry[doc_id] = pending[doc_id]
-                else:
-                    cause = item.get("error", {})
-                    kind, why = cause.get("type", "error"), cause.get("reason", cause)
-                    reason = f"Elasticsearch rejected the document: {kind}: {why}"
-                    await self.dead_letter(pending[doc_id][0], "index", reason)
-            for doc_id in pending.keys() - retry.keys():
-                created = _created_epoch(pending[doc_id][1].get("created_at", ""))
-                if created is not None:
-                    metrics.INDEX_LAG_SECONDS.observe(max(0.0, now - created))
             acknowledged += ok
             metrics.DOCS_INDEXED.inc(ok)
             pending = retry
@@ -168,3 +149,84 @@ class BulkIndexer:
                 await self._backoff(attempt, "rejected")
                 attempt += 1
         return acknowledged
+
+    async def _attempt(
+        self, pending: dict[str, tuple[Incoming, dict[str, Any]]]
+    ) -> tuple[int, dict[str, tuple[Incoming, dict[str, Any]]]]:
+        """One bulk round: (documents acknowledged, documents to retry). Rejections become dead letters."""
+        indexed_at = now_rfc3339()
+        actions, sizes = [], []
+        for doc_id, (msg, doc) in pending.items():
+            target = self.posts.route(_created_ms(doc.get("created_at")))
+            if target is None:
+                # Older than the retention: it would be deleted at once. Counted and reported, not indexed.
+                metrics.DOCS_EXPIRED.inc()
+                self._report_expired(doc_id)
+                continue
+            actions.append(
+                {"_op_type": "index", "_index": target, "_id": doc_id, "_source": {**doc, "indexed_at": indexed_at}}
+            )
+            sizes.append(len(msg.value or b"") + 100)
+        started = time.perf_counter()
+        ok, errors = await self._bulk(actions, sizes)
+        metrics.BULK_SECONDS.observe(time.perf_counter() - started)
+        metrics.BULK_DOCS.observe(len(actions))
+        retry: dict[str, tuple[Incoming, dict[str, Any]]] = {}
+        failed: set[str] = set()
+        refresh_routes = False
+        for error in errors:
+            item = next(iter(error.values()), {})
+            doc_id = item.get("_id")
+            if doc_id not in pending:
+                continue
+            failed.add(doc_id)
+            cause = item.get("error", {})
+            kind = cause.get("type", "error") if isinstance(cause, dict) else "error"
+            if _retryable_status(int(item.get("status", 500))) or kind == "index_not_found_exception":
+                retry[doc_id] = pending[doc_id]
+                refresh_routes |= kind == "index_not_found_exception"
+            else:
+                why = cause.get("reason", cause) if isinstance(cause, dict) else cause
+                await self.dead_letter(
+                    pending[doc_id][0], "index", f"Elasticsearch rejected the document: {kind}: {why}"
+                )
+        if refresh_routes:
+            await self.posts.refresh()  # another worker's retention or rollover changed the indices
+        now = time.time()
+        for action in actions:
+            if action["_id"] not in failed:
+                created = _created_ms(action["_source"].get("created_at"))
+                if created is not None:
+                    metrics.INDEX_LAG_SECONDS.observe(max(0.0, now - created / 1000))
+        return ok, retry
+
+    async def _bulk(self, actions: list[dict[str, Any]], sizes: list[int]) -> tuple[int, list[dict[str, Any]]]:
+        """Bulk requests of at most ASCOLTO_INDEX_BATCH_BYTES, up to ASCOLTO_INDEX_PARALLEL at once."""
+        if not actions:
+            return 0, []
+        chunks = _chunks_by_bytes(actions, sizes, self.settings.index_batch_bytes)
+        semaphore = asyncio.Semaphore(self.settings.index_parallel)
+
+        async def send(chunk: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+            async with semaphore:
+                ok, errors = await async_bulk(
+                    self.client, chunk, chunk_size=len(chunk), max_chunk_bytes=2**31, max_retries=0,
+                    raise_on_error=False, raise_on_exception=True,
+                )  # fmt: skip
+                return ok, list(errors)  # type: ignore[arg-type]
+
+        results = await asyncio.gather(*(send(c) for c in chunks))
+        return sum(r[0] for r in results), [e for r in results for e in r[1]]
+
+
+def _chunks_by_bytes(actions: list[dict[str, Any]], sizes: list[int], limit: int) -> list[list[dict[str, Any]]]:
+    """Split actions so that each request stays under ``limit`` bytes (one oversized action goes alone)."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for action, action_size in zip(actions, sizes, strict=True):
+        if chunks[-1] and size + action_size > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(action)
+        size += action_size
+    return chunks

@@ -43,7 +43,7 @@ def demo(
 
 
 def _count(settings: Settings, body: dict) -> int:
-    from ascolto.es import es_client
+    from ascolto.elastic.client import es_client
 
     client = es_client(settings)
     try:

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from ascolto.cli.output import stdout_console
-from ascolto.search import SearchRequest
-from ascolto.search import search as run_search
+from ascolto.elastic.search import PostFilters, SearchRequest
+from ascolto.elastic.search import search as run_search
 from ascolto.settings import get_settings
 
 _COLOURS = {"positive": "green", "negative": "red", "neutral": "white"}
@@ -21,15 +21,23 @@ def search(
     query: Annotated[str, typer.Argument(help="Query string, e.g. 'bolletta OR bill', 'text:\"no service\"'.")] = "",
     lang: Annotated[list[str] | None, typer.Option("--lang", help="Only these languages (repeatable).")] = None,
     sentiment: Annotated[
-        list[str] | None, typer.Option("--sentiment", help="positive, neutral or negative (repeatable).")
+        list[str] | None, typer.Option("--sentiment", help="positive/neutral/negative (repeatable).")
     ] = None,
+    topic: Annotated[list[str] | None, typer.Option("--topic", help="Only posts with this topic (repeatable).")] = None,
     source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources (repeatable).")] = None,
+    author: Annotated[
+        list[str] | None, typer.Option("--author", help="Only these author handles (repeatable).")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Posts created since: 15m, 24h, 7d or an ISO date.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many posts to show.")] = 20,
+    until: Annotated[str | None, typer.Option(help="Posts created before: 1h, 2d or an ISO date.")] = None,
+    sort: Annotated[str, typer.Option(help="newest, oldest, most_negative, most_positive or relevance.")] = "newest",
+    page: Annotated[int, typer.Option(min=1, help="Page of results.")] = 1,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Posts per page.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout, for programs.")] = False,
 ) -> None:
-    """Search enriched posts, newest first."""
-    request = SearchRequest(query, lang or [], sentiment or [], source or [], since, limit)
+    """Search enriched posts (Italian and English stemming: 'bolletta' finds 'bollette')."""
+    filters = PostFilters(lang or [], sentiment or [], topic or [], source or [], author or [], since, until)
+    request = SearchRequest(query, filters, sort, page, limit)
     try:
         request.body()
     except ValueError as exc:

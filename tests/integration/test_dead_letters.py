@@ -7,7 +7,7 @@ import base64
 import orjson
 from kafka import KafkaProducer
 
-from ascolto.schemas import validate
+from ascolto.schemas import now_rfc3339, validate
 from ascolto.topics import kafka_client_config
 
 
@@ -17,7 +17,7 @@ def post(i: int, **over) -> dict:
         "source": "test",
         "native_id": str(i),
         "text": f"post number {i} is great",
-        "created_at": "2026-05-01T12:00:00Z",
+        "created_at": now_rfc3339(),
         "author": {"id": "u", "handle": "u"},
         "schema_version": 1,
     }

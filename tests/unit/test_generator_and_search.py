@@ -1,8 +1,10 @@
 import pytest
+from multidict import MultiDict
 
 from ascolto.connectors.generator import Burst, GeneratorSource
+from ascolto.elastic.search import PostFilters, SearchRequest, parse_since
+from ascolto.elastic.stats import StatsRequest
 from ascolto.schemas import validate
-from ascolto.search import SearchRequest, parse_since
 
 
 def test_generator_is_seeded_valid_and_bursts():
@@ -18,17 +20,49 @@ def test_generator_is_seeded_valid_and_bursts():
 
 
 def test_search_body_filters():
-    body = SearchRequest("bolletta", lang=["it"], sentiment=["negative"], source=["x"], since="24h", limit=5).body()
-    filters = body["query"]["bool"]["filter"]
-    assert {"terms": {"lang": ["it"]}} in filters
-    assert {"terms": {"sentiment.label": ["negative"]}} in filters
-    assert {"range": {"created_at": {"gte": "now-24h"}}} in filters
-    assert body["size"] == 5
+    filters = PostFilters(lang=["it"], sentiment=["negative"], topic=["billing"], source=["x"], since="24h", until="1h")
+    body = SearchRequest("bolletta", filters, size=5, page=3).body()
+    clauses = body["query"]["bool"]["filter"]
+    assert {"terms": {"lang": ["it"]}} in clauses
+    assert {"terms": {"sentiment.label": ["negative"]}} in clauses
+    assert {"terms": {"topics": ["billing"]}} in clauses
+    assert {"range": {"created_at": {"gte": "now-24h", "lt": "now-1h"}}} in clauses
+    assert body["query"]["bool"]["must"][0]["query_string"]["fields"] == ["text", "text.it", "text.en"]
+    assert (body["size"], body["from"]) == (5, 10)
 
 
-def test_search_rejects_bad_input():
-    with pytest.raises(ValueError, match="sentiment"):
-        SearchRequest(sentiment=["angry"]).body()
-    with pytest.raises(ValueError, match="duration"):
-        parse_since("yesterday")
+def test_search_params_from_http_query():
+    params = MultiDict([("q", "treno"), ("lang", "it,en"), ("lang", "fr"), ("sort", "most_negative"), ("size", "50")])
+    request = SearchRequest.from_params(params)
+    assert request.filters.lang == ["it", "en", "fr"]
+    assert request.body()["sort"][0] == {"sentiment.compound": "asc"}
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"sentiment": "angry"}, "sentiment must be one of"),
+        ({"since": "yesterday"}, "since 'yesterday'"),
+        ({"until": "soon"}, "until 'soon'"),
+        ({"size": "many"}, "size must be a whole number"),
+        ({"size": "0"}, "size must be between"),
+        ({"page": "500", "size": "100"}, "within 10000"),
+        ({"sort": "random"}, "sort must be one of"),
+    ],
+)
+def test_search_rejects_bad_parameters(params, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        SearchRequest.from_params(MultiDict(params))
+
+
+def test_stats_request_intervals_and_validation():
+    assert StatsRequest.from_params(MultiDict({"since": "1h"})).fixed_interval() == "1m"
+    assert StatsRequest.from_params(MultiDict({})).fixed_interval() == "15m"
+    assert StatsRequest.from_params(MultiDict({"since": "30d"})).fixed_interval() == "1d"
+    body = StatsRequest.from_params(MultiDict({"since": "7d", "interval": "6h", "topic": "billing"})).body()
+    assert body["aggs"]["over_time"]["date_histogram"]["fixed_interval"] == "6h"
+    with pytest.raises(ValueError, match="interval must be"):
+        StatsRequest.from_params(MultiDict({"interval": "weekly"}))
+    with pytest.raises(ValueError, match="more than 2000 buckets"):
+        StatsRequest.from_params(MultiDict({"since": "30d", "interval": "1m"}))
     assert parse_since("2026-01-01") == "2026-01-01"

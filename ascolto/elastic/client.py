@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import orjson
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from ascolto.errors import ElasticsearchUnavailable
@@ -41,24 +38,3 @@ def unreachable(settings: Settings, exc: BaseException | None = None) -> Elastic
         f"Cannot reach Elasticsearch at {settings.es_url}{detail}: start the local stack with "
         "`ascolto stack up` or point ASCOLTO_ES_URL (and credentials) at your cluster."
     )
-
-
-@cache
-def _template_file() -> dict[str, Any]:
-    text = resources.files("ascolto.schemas").joinpath("elasticsearch/posts.template.json").read_text("utf-8")
-    body = orjson.loads(text)
-    body.pop("_comment", None)
-    return body
-
-
-def posts_template(settings: Settings) -> dict[str, Any]:
-    """Arguments for ``indices.put_index_template`` for the configured posts index."""
-    body = _template_file()
-    return {
-        "name": settings.es_index,
-        "index_patterns": [f"{settings.es_index}*"],
-        "priority": 200,
-        "version": body["version"],
-        "template": body["template"],
-        "meta": {"managed_by": "ascolto"},
-    }

@@ -1,0 +1,195 @@
+"""Searching enriched posts: one validated request type for the CLI and the HTTP API.
+
+Free text is matched on ``text`` and its Italian and English stemmed sub-fields, so *bolletta*
+finds *bollette* and *outage* finds *outages*.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, NotFoundError
+
+from ascolto.elastic.client import es_client, unreachable
+from ascolto.errors import AscoltoError
+from ascolto.settings import Settings
+
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$")
+SENTIMENTS = ("positive", "neutral", "negative")
+TEXT_FIELDS = ["text", "text.it", "text.en"]
+SORTS = {
+    "newest": [{"created_at": "desc"}, {"id": "asc"}],
+    "oldest": [{"created_at": "asc"}, {"id": "asc"}],
+    "most_negative": [{"sentiment.compound": "asc"}, {"created_at": "desc"}],
+    "most_positive": [{"sentiment.compound": "desc"}, {"created_at": "desc"}],
+    "relevance": [{"_score": "desc"}, {"created_at": "desc"}],
+}
+MAX_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
+
+
+def parse_time(value: str, what: str = "since") -> str:
+    """``15m``/``24h``/``7d``/``2w`` → Elasticsearch date math (``now-24h``); ISO dates pass through."""
+    value = value.strip()
+    match = _RELATIVE.match(value)
+    if match:
+        return f"now-{match.group(1)}{match.group(2)}"
+    if _ISO.match(value):
+        return value
+    raise ValueError(f"{what} {value!r} is neither a duration like 24h or 7d nor an ISO date")
+
+
+def parse_since(value: str) -> str:
+    """Kept for callers of the first version: same as :func:`parse_time`."""
+    return parse_time(value)
+
+
+def _listed(params: Mapping[str, Any], name: str) -> list[str]:
+    """Repeated or comma-separated query parameters."""
+    raw = params.getall(name, []) if hasattr(params, "getall") else params.get(name, [])
+    values = [raw] if isinstance(raw, str) else list(raw or [])
+    return [v.strip() for value in values for v in str(value).split(",") if v.strip()]
+
+
+def _integer(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        number = int(str(raw))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, not {number}")
+    return number
+
+
+@dataclass
+class PostFilters:
+    """Filters shared by search and statistics; unset ones are not applied."""
+
+    lang: list[str] = field(default_factory=list)
+    sentiment: list[str] = field(default_factory=list)
+    topic: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    author: list[str] = field(default_factory=list)
+    since: str | None = None
+    until: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], default_since: str | None = None) -> PostFilters:
+        return cls(
+            lang=_listed(params, "lang"),
+            sentiment=_listed(params, "sentiment"),
+            topic=_listed(params, "topic"),
+            source=_listed(params, "source"),
+            author=_listed(params, "author"),
+            since=params.get("since") or default_since,
+            until=params.get("until") or None,
+        )
+
+    def clauses(self) -> list[dict[str, Any]]:
+        """Elasticsearch filter clauses; raises ValueError with a readable message for bad values."""
+        bad = set(self.sentiment) - set(SENTIMENTS)
+        if bad:
+            raise ValueError(f"sentiment must be one of {', '.join(SENTIMENTS)}, not {', '.join(sorted(bad))}")
+        filters: list[dict[str, Any]] = []
+        for name, es_field in (
+            ("lang", "lang"), ("sentiment", "sentiment.label"), ("topic", "topics"),
+            ("source", "source"), ("author", "author.handle"),
+        ):  # fmt: skip
+            values = getattr(self, name)
+            if values:
+                filters.append({"terms": {es_field: values}})
+        time_range: dict[str, str] = {}
+        if self.since:
+            time_range["gte"] = parse_time(self.since, "since")
+        if self.until:
+            time_range["lt"] = parse_time(self.until, "until")
+        if time_range:
+            filters.append({"range": {"created_at": time_range}})
+        return filters
+
+
+@dataclass
+class SearchRequest:
+    """What a person or program asks for."""
+
+    query: str = ""
+    filters: PostFilters = field(default_factory=PostFilters)
+    sort: str = "newest"
+    page: int = 1
+    size: int = 20
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SearchRequest:
+        """From HTTP query parameters: q, lang, sentiment, topic, source, author, since, until, sort, page, size."""
+        request = cls(
+            query=str(params.get("q", "")),
+            filters=PostFilters.from_params(params),
+            sort=str(params.get("sort") or "newest"),
+            page=_integer(params, "page", 1, 1, MAX_WINDOW),
+            size=_integer(params, "size", 20, 1, 500),
+        )
+        request.body()  # validate everything now, so callers can answer 400
+        return request
+
+    def body(self) -> dict[str, Any]:
+        """The Elasticsearch search body."""
+        if self.sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {self.sort!r}")
+        if self.page * self.size > MAX_WINDOW:
+            raise ValueError(f"page × size must stay within {MAX_WINDOW}; narrow the filters instead")
+        must: list[dict[str, Any]] = (
+            [{"query_string": {"query": self.query, "fields": TEXT_FIELDS, "default_operator": "AND"}}]
+            if self.query.strip()
+            else [{"match_all": {}}]
+        )
+        return {
+            "query": {"bool": {"must": must, "filter": self.filters.clauses()}},
+            "sort": SORTS[self.sort],
+            "from": (self.page - 1) * self.size,
+            "size": self.size,
+            "track_total_hits": True,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    posts: list[dict[str, Any]]
+
+    @classmethod
+    def from_response(cls, resp: Mapping[str, Any]) -> SearchResult:
+        hits = resp["hits"]
+        return cls(hits["total"]["value"], [h["_source"] for h in hits["hits"]])
+
+
+def rejected_reason(exc: ApiError) -> str:
+    """The root cause Elasticsearch gave for refusing a request."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    causes = body.get("error", {}).get("root_cause") or [{}]
+    return str(causes[0].get("reason") or exc.message)
+
+
+def search(settings: Settings, request: SearchRequest) -> SearchResult:
+    """Run a search (synchronously, for the CLI); errors become one clear AscoltoError."""
+    body = request.body()
+    client = es_client(settings)
+    try:
+        return SearchResult.from_response(client.search(index=settings.es_index, **body))
+    except (TransportConnectionError, ConnectionTimeout) as exc:
+        raise unreachable(settings, exc) from None
+    except NotFoundError:
+        return SearchResult(0, [])
+    except ApiError as exc:
+        raise AscoltoError(
+            f"Elasticsearch rejected the search: {rejected_reason(exc)}; check the query syntax."
+        ) from None
+    finally:
+        client.close()
