@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     es_ca_certs: Path | None = None
     es_request_timeout: float = Field(30.0, gt=0)
 
+    # --- Kibana (only for `ascolto kibana import`) --------------------------------------------
+    kibana_api_key: SecretStr | None = None
+    kibana_username: str | None = None
+    kibana_password: SecretStr | None = None
+
     # --- Worker --------------------------------------------------------------------------
     app_id: str = Field("ascolto", description="Faust application id, also the Kafka consumer group.")
     enrichers: str = Field(

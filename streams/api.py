@@ -36,9 +36,9 @@ async def _answer(view: View, call: Callable[[], Awaitable[Any]], render: Callab
     except (TransportConnectionError, ConnectionTimeout):
         return view.json({"error": "Elasticsearch is unreachable; try again shortly"}, status=503)
     except ApiError as exc:
-        if exc.status == 400:
+        if exc.meta.status == 400:
             return view.json({"error": f"Elasticsearch rejected the query: {rejected_reason(exc)}"}, status=400)
-        return view.json({"error": f"Elasticsearch failed ({exc.status}); try again shortly"}, status=503)
+        return view.json({"error": f"Elasticsearch failed ({exc.meta.status}); try again shortly"}, status=503)
 
 
 def add_api(app: faust.App, client: AsyncElasticsearch, settings: Settings) -> None:

@@ -136,9 +136,9 @@ class BulkIndexer:
                 attempt += 1
                 continue
             except ApiError as exc:
-                if not _retryable_status(exc.status):
+                if not _retryable_status(exc.meta.status):
                     raise
-                await self._backoff(attempt, str(exc.status))
+                await self._backoff(attempt, str(exc.meta.status))
                 attempt += 1
                 continue
             metrics.ES_UP.set(1)
@@ -155,9 +155,11 @@ class BulkIndexer:
     ) -> tuple[int, dict[str, tuple[Incoming, dict[str, Any]]]]:
         """One bulk round: (documents acknowledged, documents to retry). Rejections become dead letters."""
         indexed_at = now_rfc3339()
+        created = {doc_id: _created_ms(doc.get("created_at")) for doc_id, (_, doc) in pending.items()}
+        await self.posts.ensure_current(max((c for c in created.values() if c is not None), default=0))
         actions, sizes = [], []
         for doc_id, (msg, doc) in pending.items():
-            target = self.posts.route(_created_ms(doc.get("created_at")))
+            target = self.posts.route(created[doc_id])
             if target is None:
                 # Older than the retention: it would be deleted at once. Counted and reported, not indexed.
                 metrics.DOCS_EXPIRED.inc()

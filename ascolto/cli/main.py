@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from ascolto.cli import connect_cmd, demo_cmd, enrich_cmd, eval_cmd, search_cmd, stack_cmd, worker_cmd
+from ascolto.cli import (
+    connect_cmd,
+    demo_cmd,
+    enrich_cmd,
+    eval_cmd,
+    index_cmd,
+    kibana_cmd,
+    search_cmd,
+    stack_cmd,
+    worker_cmd,
+)
 from ascolto.cli.output import fail
 from ascolto.errors import AscoltoError
 
@@ -18,6 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(stack_cmd.app, name="stack")
 app.add_typer(connect_cmd.app, name="connect")
+app.add_typer(index_cmd.app, name="index")
+app.add_typer(kibana_cmd.app, name="kibana")
 app.command("worker")(worker_cmd.worker)
 app.command("enrich")(enrich_cmd.enrich)
 app.command("search")(search_cmd.search)

@@ -32,7 +32,7 @@ def search(
     until: Annotated[str | None, typer.Option(help="Posts created before: 1h, 2d or an ISO date.")] = None,
     sort: Annotated[str, typer.Option(help="newest, oldest, most_negative, most_positive or relevance.")] = "newest",
     page: Annotated[int, typer.Option(min=1, help="Page of results.")] = 1,
-    limit: Annotated[int, typer.Option(min=1, max=500, help="Posts per page.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Posts per page.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout, for programs.")] = False,
 ) -> None:
     """Search enriched posts (Italian and English stemming: 'bolletta' finds 'bollette')."""

@@ -25,9 +25,13 @@ from ascolto.elastic.templates import (
     install_posts_templates,
     render_posts_templates,
 )
+from ascolto.errors import AscoltoError
 from ascolto.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: How much the clocks of a worker and Elasticsearch may disagree without misrouting a post.
+CLOCK_MARGIN_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class PostsIndex:
         self.backing: list[BackingIndex] = []
         self._starts: list[int] = []
         self.fingerprint: dict | None = None
+        self.known_until_ms = 0
 
     # --- start-up ------------------------------------------------------------------------------
     async def bootstrap(self) -> None:
@@ -57,6 +62,11 @@ class PostsIndex:
         await install_posts_templates(self.client, templates, self.alias)
         await install_alerts_template(self.client, self.settings)
         if not await self.client.indices.exists_alias(name=self.alias):
+            if await self.client.indices.exists(index=self.alias):
+                raise AscoltoError(
+                    f"Elasticsearch has a plain index named {self.alias} (ascolto 0.1 wrote there); the posts now "
+                    f"live behind an alias of that name: delete the index (or reindex it into {self.alias}-000001)."
+                )
             first = f"{self.alias}-000001"
             try:
                 await self.client.indices.create(index=first, aliases={self.alias: {"is_write_index": True}})
@@ -77,6 +87,7 @@ class PostsIndex:
     # --- the backing indices ---------------------------------------------------------------------
     async def refresh(self) -> None:
         """Re-read the alias's backing indices and their creation times."""
+        started = _now_ms()
         aliases = await self.client.indices.get_alias(name=self.alias)
         settings = await self.client.indices.get_settings(index=",".join(aliases), name="index.creation_date")
         backing = []
@@ -87,6 +98,18 @@ class PostsIndex:
         backing.sort(key=lambda b: b.created_ms)
         self.backing = backing
         self._starts = [b.created_ms for b in backing]
+        # Any index created later (by another worker, the CLI or ILM) starts after this instant; the
+        # margin absorbs clock skew between this process and Elasticsearch.
+        self.known_until_ms = started - CLOCK_MARGIN_MS
+
+    async def ensure_current(self, newest_created_ms: int) -> None:
+        """Re-read the backing indices unless this view already decides a post created at that time.
+
+        Routing a post by a stale view could put it in an older index than a later replay would:
+        a duplicate. Real-time posts therefore cost one alias read per batch.
+        """
+        if newest_created_ms >= self.known_until_ms:
+            await self.refresh()
 
     @property
     def write_index(self) -> BackingIndex:

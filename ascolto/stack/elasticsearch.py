@@ -78,7 +78,32 @@ class LocalElasticsearch(LocalService):
         archive.unlink()
         (self.dist / ".complete").touch()
 
+    def install_analysis_plugin(self) -> None:
+        """Build deploy/elasticsearch-plugin (Lucene's Italian/English analyzers) and put it in plugins/.
+
+        The test distribution has no analysis-common module; without this plugin the posts
+        template falls back to the standard analyzer and stemmed search does not work.
+        """
+        target = self.dist / "plugins" / "ascolto-analysis"
+        marker = target / f".built-for-{self.version}"
+        if marker.exists():
+            return
+        project = DEPLOY_LOCAL.parent / "elasticsearch-plugin"
+        run_maven(
+            ["-q", "-f", str(project / "pom.xml"), "package", f"-Delasticsearch.version={self.version}"],
+            self.home / "plugin-build.log",
+            "the ascolto analysis plugin's build dependencies",
+            java_home(),
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        unzip_with_modes(project / "target" / "ascolto-analysis-1.0.0.zip", target)
+        for path in target.iterdir():
+            path.chmod(0o644)
+        marker.touch()
+
     def launch(self) -> None:
+        self.install_analysis_plugin()
         config, data, logs = self.home / "config", self.home / "data", self.home / "logs"
         if not config.exists():
             shutil.copytree(self.dist / "config", config)

@@ -56,8 +56,12 @@ class ManagedProcess:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if _is_alive(pid) and self.marker in _cmdline(pid):
-            return pid
+        if _is_alive(pid):
+            cmdline = _cmdline(pid)
+            # An empty command line is a process between fork and exec (or being reaped): not proof
+            # that the number was reused, so the pid file stays.
+            if not cmdline.strip() or self.marker in cmdline:
+                return pid
         self.pid_file.unlink(missing_ok=True)
         return None
 

@@ -98,7 +98,13 @@ class LocalService(ABC):
         )
 
     def down(self) -> bool:
-        return self.process.stop()
+        """Stop the server; returns once its ports are free again, so an ``up`` can follow at once."""
+        was_running = self.process.stop()
+        deadline = time.monotonic() + 60
+        # The launcher can exit before the server JVM it started has released its sockets.
+        while any(port_in_use(p) for p in self.ports) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return was_running
 
     def status(self) -> ServiceStatus:
         pid = self.process.pid()
