@@ -8,6 +8,7 @@ that the use (aggregation, sort, time field) needs.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,11 +152,11 @@ def import_saved_objects(url: str, settings: Settings, path: Path = SAVED_OBJECT
     import aiohttp
 
     headers = {"kbn-xsrf": "ascolto"}
-    auth = None
     if settings.kibana_api_key:
         headers["Authorization"] = f"ApiKey {settings.kibana_api_key.get_secret_value()}"
     elif settings.kibana_username and settings.kibana_password:
-        auth = aiohttp.BasicAuth(settings.kibana_username, settings.kibana_password.get_secret_value())
+        pair = f"{settings.kibana_username}:{settings.kibana_password.get_secret_value()}".encode()
+        headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
     prefix = f"/s/{space}" if space else ""
     endpoint = f"{url.rstrip('/')}{prefix}/api/saved_objects/_import?overwrite=true"
 
@@ -164,7 +165,7 @@ def import_saved_objects(url: str, settings: Settings, path: Path = SAVED_OBJECT
         form.add_field("file", path.read_bytes(), filename=path.name, content_type="application/ndjson")
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.post(endpoint, data=form, headers=headers, auth=auth) as resp:
+            async with session.post(endpoint, data=form, headers=headers) as resp:
                 body = await resp.text()
                 if resp.status >= 400:
                     raise AscoltoError(

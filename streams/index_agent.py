@@ -25,7 +25,10 @@ def add_index_agent(app: faust.App, topics: StreamTopics, client: AsyncElasticse
 
     indexer = BulkIndexer(client, settings, dead_letter)
 
-    @app.agent(topics.enriched, name="ascolto.index")
+    # Several actors keep bulk requests in flight while the next batch fills. Faust commits an
+    # offset only once every earlier event of the partition is acknowledged, so this stays at-least-once;
+    # the price is that two copies of one post in flight at once may land in either order.
+    @app.agent(topics.enriched, name="ascolto.index", concurrency=settings.index_concurrency)
     async def index(stream: faust.StreamT) -> None:
         await indexer.ensure_ready()
         # take_events acks (and so lets Faust commit) a batch only after this loop body returns,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 
 from ascolto.errors import ElasticsearchUnavailable
 from ascolto.settings import Settings
 
 
 def _client_options(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {"request_timeout": settings.es_request_timeout}
+    # orjson: bulk bodies are serialised several times faster than with the stdlib json module.
+    options: dict[str, Any] = {"request_timeout": settings.es_request_timeout, "serializer": OrjsonSerializer()}
     if settings.es_api_key:
         options["api_key"] = settings.es_api_key.get_secret_value()
     elif settings.es_username and settings.es_password:

@@ -1,0 +1,168 @@
+"""Indexer throughput against the machine's limit (prints figures only).
+
+    python bench/indexing.py [--docs 50000] [--batch-size 1000] [--parallel 2]
+
+Side by side, in one run, on the real local stack, with the same N pre-enriched documents:
+
+1. **direct**: elasticsearch-py's ``parallel_bulk`` from this process straight into Elasticsearch
+   (the limit for this machine);
+2. **pipeline**: the documents sit in a ``posts.enriched`` topic and a real ``ascolto worker``
+   consumes and indexes them (batching, routing, retries, offsets).
+
+Both rates are measured the same way, from the first to the last ``indexed_at`` stamp, so start-up
+is left out. Each side uses its own alias, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from elasticsearch.helpers import parallel_bulk
+from kafka import KafkaAdminClient, KafkaProducer
+
+from ascolto.connectors.generator import GeneratorSource
+from ascolto.elastic.client import async_es_client, es_client
+from ascolto.elastic.lifecycle import PostsIndex
+from ascolto.schemas import dumps, now_rfc3339
+from ascolto.settings import Settings
+from ascolto.streams.enrichers.chain import chain_from_settings
+from ascolto.topics import ensure_topics, kafka_client_config
+
+
+def enriched_docs(n: int) -> list[dict]:
+    chain = chain_from_settings(Settings())
+    return [chain.enrich(p) for p in GeneratorSource(count=n, seed=7)]
+
+
+def span_rate(es, index: str, n: int) -> float:
+    """Documents per second between the first and the last indexed_at in ``index``."""
+    es.indices.refresh(index=index)
+    aggs = es.search(
+        index=index, size=0, aggs={"a": {"min": {"field": "indexed_at"}}, "b": {"max": {"field": "indexed_at"}}}
+    )
+    first, last = aggs["aggregations"]["a"]["value"], aggs["aggregations"]["b"]["value"]
+    return n / max((last - first) / 1000, 1e-3)
+
+
+async def bootstrap(settings: Settings) -> str:
+    client = async_es_client(settings)
+    try:
+        posts = PostsIndex(client, settings)
+        await posts.bootstrap()
+        return posts.write_index.name
+    finally:
+        await client.close()
+
+
+def wait_count(es, index: str, n: int, worker: subprocess.Popen | None = None) -> None:
+    while True:
+        es.indices.refresh(index=index)
+        if es.count(index=index)["count"] >= n:
+            return
+        if worker is not None and worker.poll() is not None:
+            sys.exit("worker exited")
+        time.sleep(0.2)
+
+
+def direct(docs: list[dict], settings: Settings, batch: int, parallel: int) -> float:
+    target = asyncio.run(bootstrap(settings))
+    es = es_client(settings)
+    # One stamp per chunk, as the pipeline's indexer does per batch.
+    actions = ({"_index": target, "_id": d["id"], "_source": {**d, "indexed_at": now_rfc3339()}} for d in docs)
+    for ok, item in parallel_bulk(es, actions, thread_count=parallel, chunk_size=batch):
+        if not ok:
+            sys.exit(f"direct bulk failed: {item}")
+    wait_count(es, settings.es_index, len(docs))
+    rate = span_rate(es, settings.es_index, len(docs))
+    es.close()
+    return rate
+
+
+def pipeline(docs: list[dict], settings: Settings, env: dict[str, str]) -> float:
+    names = ensure_topics(settings)
+    producer = KafkaProducer(**kafka_client_config(settings), acks="all", linger_ms=20, batch_size=256 * 1024)
+    for d in docs:
+        producer.send(names.enriched, key=d["id"].encode(), value=dumps(d))
+    producer.flush()
+    producer.close()
+    workdir = Path(tempfile.mkdtemp(prefix="ascolto-bench-"))
+    with (workdir / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "ascolto", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    es = es_client(settings)
+    try:
+        while not es.indices.exists_alias(name=settings.es_index):
+            time.sleep(0.2)
+        wait_count(es, settings.es_index, len(docs), worker)
+        return span_rate(es, settings.es_index, len(docs))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        es.close()
+
+
+def cleanup(settings: Settings, prefix: str) -> None:
+    es = es_client(settings)
+    es.indices.delete(index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True)
+    quiet = es.options(ignore_status=404)
+    for name in (settings.es_index,):
+        quiet.indices.delete_index_template(name=name)
+        quiet.cluster.delete_component_template(name=f"{name}@settings")
+        quiet.cluster.delete_component_template(name=f"{name}@mappings")
+    es.close()
+    admin = KafkaAdminClient(**kafka_client_config(settings))
+    topics = [t for t in admin.list_topics() if t.startswith(prefix)]
+    if topics:
+        admin.delete_topics(topics)
+    admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--parallel", type=int, default=2)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    docs = enriched_docs(args.docs)
+    print(f"prepared {len(docs):,} enriched documents in {time.perf_counter() - started:.1f}s")
+    uid = uuid.uuid4().hex[:8]
+    direct_settings = Settings(es_index=f"bench-{uid}-direct")
+    overrides = {
+        "ASCOLTO_TOPIC_PREFIX": f"bench-{uid}.",
+        "ASCOLTO_ES_INDEX": f"bench-{uid}-pipeline",
+        "ASCOLTO_APP_ID": f"bench-{uid}",
+        "ASCOLTO_WEB_PORT": "0",
+        "ASCOLTO_METRICS_PORT": "0",
+        "ASCOLTO_LOG_LEVEL": "warning",
+        "ASCOLTO_INDEX_BATCH_SIZE": str(args.batch_size),
+        "ASCOLTO_INDEX_PARALLEL": str(args.parallel),
+        "ASCOLTO_DATA_DIR": tempfile.mkdtemp(prefix="ascolto-bench-data-"),
+    }
+    pipeline_settings = Settings(**{k.removeprefix("ASCOLTO_").lower(): v for k, v in overrides.items()})
+    try:
+        direct_rate = direct(docs, direct_settings, args.batch_size, args.parallel)
+        pipeline_rate = pipeline(docs, pipeline_settings, {**os.environ, **overrides})
+    finally:
+        cleanup(direct_settings, f"bench-{uid}")
+        cleanup(pipeline_settings, f"bench-{uid}")
+    print(f"ascolto indexing benchmark — {len(docs):,} docs, batch {args.batch_size}, parallel {args.parallel}, "
+          f"{os.cpu_count()} cores, {datetime.now().astimezone():%Y-%m-%d}")  # fmt: skip
+    print(f"  direct parallel_bulk (machine limit): {direct_rate:10,.0f} docs/s")
+    print(f"  pipeline indexer from Kafka:          {pipeline_rate:10,.0f} docs/s")
+    print(f"  ratio pipeline / direct:              {pipeline_rate / direct_rate:10.0%}")
+
+
+if __name__ == "__main__":
+    main()
