@@ -41,44 +41,58 @@ async def _answer(view: View, call: Callable[[], Awaitable[Any]], render: Callab
         return view.json({"error": f"Elasticsearch failed ({exc.meta.status}); try again shortly"}, status=503)
 
 
+def _render_search(search: SearchRequest, resp: Any) -> dict[str, Any]:
+    result = SearchResult.from_response(resp)
+    return {"total": result.total, "page": search.page, "size": search.size, "posts": result.posts}
+
+
+def _empty_search(search: SearchRequest) -> dict[str, Any]:
+    return {"total": 0, "page": search.page, "size": search.size, "posts": []}
+
+
+def _empty_stats(stats: StatsRequest) -> dict[str, Any]:
+    return {"total": 0, "interval": stats.fixed_interval(), "sentiment": {}, "sentiment_over_time": [],
+            "top_topics": [], "top_negative_topics": [], "languages": [], "sources": []}  # fmt: skip
+
+
 def add_api(app: faust.App, client: AsyncElasticsearch, settings: Settings) -> None:
     """Register the views on the worker's web server (ASCOLTO_WEB_PORT)."""
     index = settings.es_index
+
+    async def serve(
+        view: View,
+        request: Request,
+        known: set[str],
+        parse: Callable[[Mapping[str, Any]], Any],
+        render: Callable[[Any, Any], Any],
+        empty: Callable[[Any], Any],
+    ) -> Response:
+        """Validate the parameters (400 on anything wrong), run the search, render its answer."""
+        problem = _unknown(request.query, known)
+        if problem:
+            return view.json({"error": problem}, status=400)
+        try:
+            parsed = parse(request.query)
+        except ValueError as exc:
+            return view.json({"error": str(exc)}, status=400)
+
+        async def call() -> Any:
+            return await client.search(index=index, **parsed.body())
+
+        return await _answer(view, call, lambda resp: render(parsed, resp), empty(parsed))
 
     @app.page("/api/search")
     class Search(View):
         """Full-text search with filters, sorting and paging."""
 
         async def get(self, request: Request) -> Response:
-            problem = _unknown(request.query, SEARCH_PARAMS)
-            if problem:
-                return self.json({"error": problem}, status=400)
-            try:
-                search = SearchRequest.from_params(request.query)
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-
-            def render(resp: Any) -> dict[str, Any]:
-                result = SearchResult.from_response(resp)
-                return {"total": result.total, "page": search.page, "size": search.size, "posts": result.posts}
-
-            empty = {"total": 0, "page": search.page, "size": search.size, "posts": []}
-            return await _answer(self, lambda: client.search(index=index, **search.body()), render, empty)
+            return await serve(self, request, SEARCH_PARAMS, SearchRequest.from_params, _render_search, _empty_search)
 
     @app.page("/api/stats")
     class Stats(View):
         """Sentiment over time, top topics and negative topics, languages and sources."""
 
         async def get(self, request: Request) -> Response:
-            problem = _unknown(request.query, STATS_PARAMS)
-            if problem:
-                return self.json({"error": problem}, status=400)
-            try:
-                stats = StatsRequest.from_params(request.query)
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            empty = {"total": 0, "interval": stats.fixed_interval(), "sentiment": {}, "sentiment_over_time": [],
-                     "top_topics": [], "top_negative_topics": [], "languages": [], "sources": []}  # fmt: skip
-            return await _answer(
-                self, lambda: client.search(index=index, **stats.body()), lambda r: parse_stats(r, stats), empty
+            return await serve(
+                self, request, STATS_PARAMS, StatsRequest.from_params, lambda st, r: parse_stats(r, st), _empty_stats
             )
