@@ -77,10 +77,11 @@ def _summary(settings: Settings, prefix: str, brand: str) -> None:
         "\n[bold]Where to look[/]\n"
         f"  search:   ascolto search '{brand.split()[0]}' --sentiment negative --since 1h\n"
         "            ascolto search 'bolletta OR bill' --lang it --json\n"
-        f"  API:      http://127.0.0.1:{settings.web_port}/api/stats?since=1h   "
-        f"http://127.0.0.1:{settings.web_port}/api/search?q=disservizio\n"
+        f"  API:      http://127.0.0.1:{settings.web_port}/api/stats?since=1h\n"
+        f"            http://127.0.0.1:{settings.web_port}/api/search?q=disservizio&sentiment=negative\n"
         f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics (worker)\n"
-        "  Kibana:   ascolto kibana import --url http://localhost:5601   (dashboards in deploy/kibana/)\n"
+        "  Kibana:   ascolto kibana import --url http://localhost:5601\n"
         f"  raw data: {settings.es_url}/{settings.es_index}/_search?q=text.it:disservizio\n"
-        "  stop:     ascolto stack down   (stops the worker, Kafka and Elasticsearch)"
+        "  stop:     ascolto stack down   (stops the worker, Kafka and Elasticsearch)",
+        soft_wrap=True,
     )
