@@ -6,6 +6,7 @@ Defaults fit the local embedded stack started by ``ascolto stack up``.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -140,6 +141,11 @@ class Settings(BaseSettings):
     @property
     def enricher_names(self) -> list[str]:
         return [n.strip() for n in self.enrichers.split(",") if n.strip()]
+
+    @property
+    def es_url_safe(self) -> str:
+        """``es_url`` for messages and logs: credentials in the URL are masked."""
+        return re.sub(r"//[^/@]+@", "//***@", self.es_url)
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic such as ``posts.raw``."""

@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Any
 
+from ascolto.connectors import metrics
 from ascolto.errors import DeliveryError
 from ascolto.schemas import InvalidMessage, RawPost, dead_letter, dumps, validate
 from ascolto.settings import Settings
@@ -45,6 +46,11 @@ class PostProducer:
         except KafkaError as exc:
             raise unreachable(settings, exc) from None
         self._lock = threading.Lock()
+        source = stage.split(":", 1)[-1]
+        self._posts_sent = metrics.RECORDS_SENT.labels(source, "post")
+        self._letters_sent = metrics.RECORDS_SENT.labels(source, "dead_letter")
+        self._acked = metrics.RECORDS_ACKED.labels(source)
+        self._refused = metrics.DELIVERY_ERRORS.labels(source)
         self.sent = self.delivered = self.dead_lettered = 0
         self.errors: list[str] = []
 
@@ -57,12 +63,14 @@ class PostProducer:
             self.reject(dumps(post), exc.reason, key=str(post.get("id") or "") or None)
             return False
         self._send(self.topics.raw, post["id"], dumps(post), RAW_HEADERS)
+        self._posts_sent.inc()
         return True
 
     def reject(self, original: bytes, reason: str, key: str | None = None) -> None:
         """Send input that could not become a RawPost to the dead-letter topic, with the reason."""
         letter = dead_letter(self.stage, reason, original)
         self._send(self.topics.dlq, key, dumps(letter), DLQ_HEADERS)
+        self._letters_sent.inc()
         self.dead_lettered += 1
 
     def _send(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
@@ -75,10 +83,12 @@ class PostProducer:
     def _on_delivered(self, _metadata: Any) -> None:
         with self._lock:
             self.delivered += 1
+        self._acked.inc()
 
     def _on_error(self, exc: BaseException, topic: str, key: str | None) -> None:
         with self._lock:
             self.errors.append(f"{topic} key={key}: {type(exc).__name__}: {exc}")
+        self._refused.inc()
         log.error("Kafka refused a record for %s (key %s): %s", topic, key, exc)
 
     # --- completion --------------------------------------------------------------------------

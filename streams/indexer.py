@@ -88,7 +88,9 @@ class BulkIndexer:
             except _UNREACHABLE as exc:
                 metrics.ES_UP.set(0)
                 if attempt % 10 == 0:
-                    log.warning("Elasticsearch at %s is unreachable (%s); waiting for it", self.settings.es_url, exc)
+                    log.warning(
+                        "Elasticsearch at %s is unreachable (%s); waiting for it", self.settings.es_url_safe, exc
+                    )
                 await self._backoff(attempt, "unreachable")
                 attempt += 1
 

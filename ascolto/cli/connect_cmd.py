@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ascolto.cli.output import console
+from ascolto.cli.worker_cmd import serve_metrics
 from ascolto.connectors.base import PublishReport, Source, publish_all
 from ascolto.settings import get_settings
 
@@ -17,13 +18,18 @@ app = typer.Typer(help="Publish posts from a source to Kafka (posts.raw).", no_a
 Rate = Annotated[
     float | None, typer.Option("--rate", min=0.001, help="Posts per second at most (default: as fast as possible).")
 ]
+MetricsPort = Annotated[
+    int, typer.Option("--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port (0: off).")
+]
 
 
-def run_source(source: Source, rate: float | None, *, quiet: bool = False) -> PublishReport:
-    """Publish a source with a progress bar and a one-line summary."""
+def run_source(source: Source, rate: float | None, *, quiet: bool = False, metrics_port: int = 0) -> PublishReport:
+    """Publish a source with a progress bar and a one-line summary (and /metrics when a port is given)."""
     from ascolto.connectors.producer import PostProducer
 
     settings = get_settings()
+    if metrics_port:
+        serve_metrics(metrics_port, settings.metrics_bind)
     with PostProducer(settings, stage=f"connector:{source.name}") as producer:
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
@@ -49,6 +55,7 @@ def file(
     lang_column: Annotated[str, typer.Option(help="Column with a language hint.")] = "lang",
     source: Annotated[str, typer.Option(help="Source name recorded on each post (ids become SOURCE:ID).")] = "file",
     rate: Rate = None,
+    metrics_port: MetricsPort = 0,
 ) -> None:
     """Replay a JSONL or CSV file; rows that cannot be posts go to the dead-letter topic."""
     from ascolto.connectors.file import Columns, FileSource
@@ -56,7 +63,7 @@ def file(
     if fmt not in (None, "jsonl", "csv", "tsv"):
         raise typer.BadParameter("must be jsonl, csv or tsv", param_hint="--format")
     columns = Columns(id_column, text_column, created_at_column, author_column, lang_column)
-    run_source(FileSource(path, fmt=fmt, columns=columns, source=source), rate)
+    run_source(FileSource(path, fmt=fmt, columns=columns, source=source), rate, metrics_port=metrics_port)
 
 
 @app.command("generator")
@@ -72,6 +79,7 @@ def generator(
     ] = None,
     burst_size: Annotated[int, typer.Option(min=1, help="Posts in the burst.")] = 200,
     burst_brand: Annotated[str | None, typer.Option(help="Who the burst is about (default: the first brand).")] = None,
+    metrics_port: MetricsPort = 0,
 ) -> None:
     """Synthetic Italian and English posts about brands and public services, with an optional negative burst."""
     from ascolto.connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
@@ -88,4 +96,5 @@ def generator(
         burst=burst,
     )
     console.print(f"generator run {source.run_id} (repeat it with --seed {source.seed})")
-    run_source(source, rate=None)  # the generator paces itself so that bursts can skip the pacing
+    # The generator paces itself, so that bursts can skip the pacing.
+    run_source(source, rate=None, metrics_port=metrics_port)

@@ -81,7 +81,7 @@ def _summary(settings: Settings, prefix: str, brand: str) -> None:
         f"            http://127.0.0.1:{settings.web_port}/api/search?q=disservizio&sentiment=negative\n"
         f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics (worker)\n"
         "  Kibana:   ascolto kibana import --url http://localhost:5601\n"
-        f"  raw data: {settings.es_url}/{settings.es_index}/_search?q=text.it:disservizio\n"
+        f"  raw data: {settings.es_url_safe}/{settings.es_index}/_search?q=text.it:disservizio\n"
         "  stop:     ascolto stack down   (stops the worker, Kafka and Elasticsearch)",
         soft_wrap=True,
     )

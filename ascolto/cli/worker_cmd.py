@@ -19,7 +19,6 @@ def worker(
 ) -> None:
     """Run the stream worker in the foreground until Ctrl-C (SIGTERM stops it cleanly too)."""
     import faust
-    from prometheus_client import start_http_server
 
     from ascolto.streams.app import create_app
     from ascolto.topics import ensure_topics
@@ -29,14 +28,20 @@ def worker(
     app = create_app(settings)  # an unusable enricher configuration fails here, before any I/O
     ensure_topics(settings)  # fails with one clear sentence when Kafka is down
     if settings.metrics_port:
-        try:
-            start_http_server(settings.metrics_port, addr=settings.metrics_bind)
-        except OSError as exc:
-            raise AscoltoError(
-                f"Cannot serve metrics on {settings.metrics_bind}:{settings.metrics_port} ({exc.strerror}); "
-                "set ASCOLTO_METRICS_PORT to a free port, or 0 to disable."
-            ) from None
+        serve_metrics(settings.metrics_port, settings.metrics_bind)
     faust.Worker(app, loglevel=log_level or settings.log_level).execute_from_commandline()
+
+
+def serve_metrics(port: int, bind: str) -> None:
+    """Prometheus /metrics for this process, or one sentence when the port is taken."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=bind)
+    except OSError as exc:
+        raise AscoltoError(
+            f"Cannot serve metrics on {bind}:{port} ({exc.strerror}); choose a free port, or 0 to disable."
+        ) from None
 
 
 def _background(settings: Settings) -> ManagedProcess:

@@ -37,6 +37,6 @@ def unreachable(settings: Settings, exc: BaseException | None = None) -> Elastic
     """The one sentence a user reads when Elasticsearch does not answer."""
     detail = f" ({type(exc).__name__})" if exc else ""
     return ElasticsearchUnavailable(
-        f"Cannot reach Elasticsearch at {settings.es_url}{detail}: start the local stack with "
+        f"Cannot reach Elasticsearch at {settings.es_url_safe}{detail}: start the local stack with "
         "`ascolto stack up` or point ASCOLTO_ES_URL (and credentials) at your cluster."
     )

@@ -64,3 +64,15 @@ def test_worker_metrics_count_what_happened(pipeline, tmp_path):
     body = urllib.request.urlopen(f"http://127.0.0.1:{pipeline.settings.metrics_port}/metrics").read().decode()
     assert "ascolto_posts_enriched_total 25.0" in body
     assert "ascolto_docs_indexed_total 25.0" in body
+
+
+def test_connector_metrics_count_acknowledged_records(pipeline):
+    from prometheus_client import REGISTRY
+
+    def acked() -> float:
+        return REGISTRY.get_sample_value("ascolto_connector_acked_total", {"source": "test"}) or 0.0
+
+    before = acked()
+    assert pipeline.publish(list(GeneratorSource(count=30, seed=8))) == 30
+    assert acked() - before == 30
+    assert REGISTRY.get_sample_value("ascolto_connector_delivery_errors_total", {"source": "test"}) in (None, 0.0)
