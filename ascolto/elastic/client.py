@@ -1,4 +1,4 @@
-"""Elasticsearch clients built from settings, and the posts index template ascolto installs."""
+"""Elasticsearch clients built from settings, and the one sentence a user reads when it is unreachable."""
 
 from __future__ import annotations
 

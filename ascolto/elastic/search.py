@@ -44,11 +44,6 @@ def parse_time(value: str, what: str = "since") -> str:
     raise ValueError(f"{what} {value!r} is neither a duration like 24h or 7d nor an ISO date")
 
 
-def parse_since(value: str) -> str:
-    """Kept for callers of the first version: same as :func:`parse_time`."""
-    return parse_time(value)
-
-
 def _listed(params: Mapping[str, Any], name: str) -> list[str]:
     """Repeated or comma-separated query parameters."""
     raw = params.getall(name, []) if hasattr(params, "getall") else params.get(name, [])

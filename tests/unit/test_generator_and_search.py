@@ -2,7 +2,7 @@ import pytest
 from multidict import MultiDict
 
 from ascolto.connectors.generator import Burst, GeneratorSource
-from ascolto.elastic.search import PostFilters, SearchRequest, parse_since
+from ascolto.elastic.search import PostFilters, SearchRequest, parse_time
 from ascolto.elastic.stats import StatsRequest
 from ascolto.schemas import validate
 
@@ -65,4 +65,4 @@ def test_stats_request_intervals_and_validation():
         StatsRequest.from_params(MultiDict({"interval": "weekly"}))
     with pytest.raises(ValueError, match="more than 2000 buckets"):
         StatsRequest.from_params(MultiDict({"since": "30d", "interval": "1m"}))
-    assert parse_since("2026-01-01") == "2026-01-01"
+    assert parse_time("2026-01-01") == "2026-01-01"
