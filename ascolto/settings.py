@@ -90,13 +90,10 @@ class Settings(BaseSettings):
     )
     duplicate_window_seconds: float = Field(3600.0, gt=0, description="Reposts within this time are flagged.")
     duplicate_max_entries: int = Field(200_000, ge=1, description="Texts remembered for duplicate detection.")
-    index_batch_size: int = Field(1000, ge=1, description="Documents per bulk request at most.")
+    index_batch_size: int = Field(4000, ge=1, description="Posts per indexing batch at most.")
     index_batch_seconds: float = Field(1.0, gt=0, description="Longest wait before a partial batch is indexed.")
     index_batch_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest bulk request body.")
     index_parallel: int = Field(2, ge=1, le=16, description="Bulk requests of one batch sent at once.")
-    index_concurrency: int = Field(
-        2, ge=1, le=8, description="Batches in flight at once (Faust actors); offsets still commit only when acked."
-    )
     index_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the back-off between bulk retries.")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")

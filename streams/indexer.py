@@ -208,7 +208,17 @@ class BulkIndexer:
         """Bulk requests of at most ASCOLTO_INDEX_BATCH_BYTES, up to ASCOLTO_INDEX_PARALLEL at once."""
         if not actions:
             return 0, []
-        chunks = _chunks_by_bytes(actions, sizes, self.settings.index_batch_bytes)
+        # Spread the batch over the parallel requests, each also bounded in bytes.
+        per_request = -(-len(actions) // self.settings.index_parallel)
+        chunks = [
+            chunk
+            for start in range(0, len(actions), per_request)
+            for chunk in _chunks_by_bytes(
+                actions[start : start + per_request],
+                sizes[start : start + per_request],
+                self.settings.index_batch_bytes,
+            )
+        ]
         semaphore = asyncio.Semaphore(self.settings.index_parallel)
 
         async def send(chunk: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
@@ -216,6 +226,8 @@ class BulkIndexer:
                 ok, errors = await async_bulk(
                     self.client, chunk, chunk_size=len(chunk), max_chunk_bytes=2**31, max_retries=0,
                     raise_on_error=False, raise_on_exception=True,
+                    # Only what the retry and dead-letter logic reads: halves the response to parse.
+                    filter_path="errors,items.*._id,items.*.status,items.*.error",
                 )  # fmt: skip
                 return ok, list(errors)  # type: ignore[arg-type]
 

@@ -44,8 +44,15 @@ class StreamTopics:
         topic: str,
         partition: int,
         offset: int,
+        wait: bool = False,
     ) -> None:
-        """Publish a DeadLetter keeping the original key and bytes; counted by stage."""
+        """Publish a DeadLetter keeping the original key and bytes; counted by stage.
+
+        ``wait`` returns only once the broker acknowledged it (for callers that commit offsets
+        themselves rather than through Faust, which flushes its producer before committing).
+        """
         letter = dead_letter(stage, reason, value, topic=topic, partition=partition, offset=offset)
-        await self.dlq.send(key=key, value=dumps(letter), headers=DLQ_HEADERS)
+        delivery = await self.dlq.send(key=key, value=dumps(letter), headers=DLQ_HEADERS)
+        if wait:
+            await delivery
         metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc()
