@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from elasticsearch import ApiError
 from kafka import KafkaAdminClient
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -62,13 +63,18 @@ class Sampler:
             with self.lock:
                 pending = [i for i in self.created if i not in self.seen][:1000]
             if pending:
-                resp = client.search(
-                    index=self.settings.es_index,
-                    query={"ids": {"values": pending}},
-                    size=len(pending),
-                    source=False,
-                    ignore_unavailable=True,
-                )
+                try:
+                    resp = client.search(
+                        index=self.settings.es_index,
+                        query={"ids": {"values": pending}},
+                        size=len(pending),
+                        source=False,
+                        ignore_unavailable=True,
+                    )
+                except ApiError:
+                    # A shard being created or moved answers 503 for a moment: sample again next tick.
+                    self.stop.wait(0.1)
+                    continue
                 now = time.time()
                 for hit in resp["hits"]["hits"]:
                     self.seen.setdefault(hit["_id"], now)

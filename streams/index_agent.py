@@ -10,6 +10,7 @@ Elasticsearch acknowledged (or the DLQ received) every post of a batch: at-least
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
@@ -63,9 +64,7 @@ def add_index_agent(app: faust.App, topics: StreamTopics, client: AsyncElasticse
         await consumer.start()
         try:
             while True:
-                fetched = await consumer.getmany(
-                    timeout_ms=int(settings.index_batch_seconds * 1000), max_records=settings.index_batch_size
-                )
+                fetched = await _next_batch(consumer, settings.index_batch_size, settings.index_batch_seconds)
                 records = [r for batch in fetched.values() for r in batch]
                 if not records:
                     continue
@@ -85,6 +84,29 @@ def add_index_agent(app: faust.App, topics: StreamTopics, client: AsyncElasticse
         except Exception as exc:  # the next round tries again; indexing goes on meanwhile
             metrics.LIFECYCLE_ERRORS.inc()
             log.warning("index lifecycle round failed: %s", exc)
+
+
+async def _next_batch(consumer: AIOKafkaConsumer, size: int, seconds: float) -> dict[TopicPartition, list[Any]]:
+    """Records until ``size`` are there or ``seconds`` have passed since the first arrived.
+
+    A trickle of posts is gathered into one bulk request instead of one request per poll.
+    """
+    fetched: dict[TopicPartition, list[Any]] = {}
+    count = 0
+    deadline: float | None = None
+    while count < size:
+        remaining = 1.0 if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        got = await consumer.getmany(timeout_ms=max(1, int(remaining * 1000)), max_records=size - count)
+        for tp, batch in got.items():
+            fetched.setdefault(tp, []).extend(batch)
+            count += len(batch)
+        if count and deadline is None:
+            deadline = time.monotonic() + seconds
+        elif not count and not got:
+            break  # nothing at all this second: let the caller loop
+    return fetched
 
 
 async def _commit(consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, Any]) -> None:
