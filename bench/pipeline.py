@@ -155,7 +155,8 @@ def main() -> None:
         with PostProducer(settings, stage="connector:bench") as producer:
             warm = next(iter(GeneratorSource(count=1, seed=0)))
             producer.publish(warm)
-        while not es.options(ignore_status=404).exists(index=settings.es_index, id=warm["id"]).body:
+        # 503 while the fresh index's shard starts, 404 until the post is there.
+        while not es.options(ignore_status=(404, 503)).exists(index=settings.es_index, id=warm["id"]).body:
             if worker.poll() is not None:
                 sys.exit(f"worker exited; see {tmp / 'worker.log'}")
             time.sleep(0.2)
