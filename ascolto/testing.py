@@ -235,8 +235,15 @@ class LocalPipeline:
     def wait_count(self, expected: int, query: dict[str, Any] | None = None, timeout: float = 180) -> None:
         """Wait until exactly ``expected`` documents match, checking the worker stays alive."""
 
+        from elasticsearch import ApiError
+
         def check() -> bool:
             self.assert_worker_alive()
-            return self.count(query) == expected
+            try:
+                return self.count(query) == expected
+            except ApiError as exc:
+                if exc.meta.status == 503:  # a new backing index whose shard is still starting
+                    return False
+                raise
 
         wait_for(check, timeout=timeout, what=f"{expected} documents in {self.settings.es_index}", interval=0.5)

@@ -43,12 +43,21 @@ def demo(
 
 
 def _count(settings: Settings, body: dict) -> int:
-    from ascolto.elastic.client import es_client
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elasticsearch import ApiError
+
+    from ascolto.elastic.client import es_client, unreachable
 
     client = es_client(settings)
     try:
         client.indices.refresh(index=settings.es_index, ignore_unavailable=True)
         return int(client.count(index=settings.es_index, query=body, ignore_unavailable=True)["count"])
+    except ApiError as exc:
+        if exc.meta.status == 503:
+            return 0  # the worker's first index is still starting its shard
+        raise
+    except TransportConnectionError as exc:
+        raise unreachable(settings, exc) from None
     finally:
         client.close()
 

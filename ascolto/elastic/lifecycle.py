@@ -70,6 +70,7 @@ class PostsIndex:
             first = f"{self.alias}-000001"
             try:
                 await self.client.indices.create(index=first, aliases={self.alias: {"is_write_index": True}})
+                await self._wait_started(first)
                 log.info("created %s behind the write alias %s", first, self.alias)
             except Exception as exc:  # another worker created it first
                 if "resource_already_exists_exception" not in str(exc):
@@ -139,10 +140,15 @@ class PostsIndex:
             conditions["max_docs"] = self.settings.es_rollover_max_docs
         resp = await self.client.indices.rollover(alias=self.alias, conditions=None if force else conditions)
         if resp.get("rolled_over"):
+            await self._wait_started(resp["new_index"])
             log.info("rolled %s over from %s to %s", self.alias, resp["old_index"], resp["new_index"])
             await self.refresh()
             return str(resp["new_index"])
         return None
+
+    async def _wait_started(self, index: str) -> None:
+        # Searches through the alias fail with 503 until the new index's primary shard has started.
+        await self.client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
 
     async def apply_retention(self) -> list[str]:
         """Delete backing indices whose every post is older than the retention; the names deleted."""
