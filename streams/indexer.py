@@ -1,7 +1,7 @@
 """Bulk indexing into Elasticsearch with retries and back-pressure.
 
-The index agent hands a batch to :meth:`BulkIndexer.index` and only moves on (letting Faust
-commit the offsets) once every document is acknowledged or dead-lettered. While Elasticsearch
+The index agent hands a batch to :meth:`BulkIndexer.index` and commits its offsets only once
+every document is acknowledged or dead-lettered. While Elasticsearch
 is unreachable or overloaded the call keeps retrying with exponential back-off and jitter, so the
 agent stops consuming instead of buffering without bound.
 """
@@ -196,12 +196,11 @@ class BulkIndexer:
                 )
         if refresh_routes:
             await self.posts.refresh()  # another worker's retention or rollover changed the indices
-        now = time.time()
+        now_ms = time.time() * 1000
         for action in actions:
-            if action["_id"] not in failed:
-                created = _created_ms(action["_source"].get("created_at"))
-                if created is not None:
-                    metrics.INDEX_LAG_SECONDS.observe(max(0.0, now - created / 1000))
+            created_ms = created[action["_id"]]
+            if action["_id"] not in failed and created_ms is not None:
+                metrics.INDEX_LAG_SECONDS.observe(max(0.0, (now_ms - created_ms) / 1000))
         return ok, retry
 
     async def _bulk(self, actions: list[dict[str, Any]], sizes: list[int]) -> tuple[int, list[dict[str, Any]]]:

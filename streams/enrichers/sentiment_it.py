@@ -35,8 +35,6 @@ from ascolto.streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
 MODEL = "ascolto-it-1"
 
 _WORD = re.compile(r"\w+")
-_CLAUSE_END = re.compile(r"[.,;:!?]$")
-_SENTENCE_END = re.compile(r"[.!?]$")
 _TIME_COMPLAINT = re.compile(R.TIME_COMPLAINT)
 _REPEAT_COMPLAINT = re.compile(R.REPEAT_COMPLAINT)
 _SERVICE_NEGATORS = R.NEGATORS - {"senza"}  # "senza passare allo sportello" is no failure

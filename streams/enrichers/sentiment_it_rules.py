@@ -237,8 +237,6 @@ INFO_QUESTION_OPENINGS = (
 #: Tokens after a sarcastic compliment ("bel servizio eh", "grazie Comune eh").
 IRONY_TAGS = frozenset({"eh", "ehh", "neh"})
 INFO_QUESTION_DAMPING = 0.1
-#: Idioms that already contain their negation: the negation rule must not flip them again.
-NEGATED_IDIOMS = frozenset(k for k in IDIOMS if any(w in NEGATORS for w in k.split()))
 
 #: Praise that turns sarcastic next to a complaint: "bravi, 3 ore di fila 👏", "complimenti per l'efficienza...".
 SARCASM_PRONE = frozenset(
