@@ -86,6 +86,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def remove_deployment(settings: Settings, topic_prefix: str) -> None:
+    """Delete what a throw-away deployment left: its posts indices, templates, and the Kafka topics
+    (ours and Faust's internal ones) whose names start with ``topic_prefix``."""
+    from kafka import KafkaAdminClient
+
+    from ascolto.elastic.client import es_client
+
+    alias = settings.es_index
+    es = es_client(settings)
+    try:
+        es.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+        quiet = es.options(ignore_status=404)
+        quiet.indices.delete_index_template(name=alias)
+        for component in ("settings", "mappings"):
+            quiet.cluster.delete_component_template(name=f"{alias}@{component}")
+    finally:
+        es.close()
+    admin = KafkaAdminClient(**kafka_client_config(settings))
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(topic_prefix)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
 class LocalPipeline:
     """An isolated deployment on the running stack: unique topic prefix, index and consumer group.
 
@@ -150,24 +176,10 @@ class LocalPipeline:
         return self.worker_log.read_text(errors="replace")[-chars:] if self.worker_log.exists() else ""
 
     def close(self) -> None:
-        from kafka import KafkaAdminClient
-
         self.stop_worker()
-        es = self.es
-        es.indices.delete(index=f"{self.settings.es_index}*", ignore_unavailable=True, allow_no_indices=True)
-        quiet = es.options(ignore_status=404)
-        quiet.indices.delete_index_template(name=self.settings.es_index)
-        for component in ("settings", "mappings"):
-            quiet.cluster.delete_component_template(name=f"{self.settings.es_index}@{component}")
-        es.close()
-        admin = KafkaAdminClient(**kafka_client_config(self.settings))
-        try:
-            # Our topics plus Faust's internal ones, all named after this pipeline's id.
-            mine = [t for t in admin.list_topics() if t.startswith(f"test-{self.uid}")]
-            if mine:
-                admin.delete_topics(mine)
-        finally:
-            admin.close()
+        if self._es is not None:
+            self._es.close()
+        remove_deployment(self.settings, f"test-{self.uid}")
 
     # --- talking to it -----------------------------------------------------------------------
     @property

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from elasticsearch.helpers import parallel_bulk
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 
 from ascolto.connectors.generator import GeneratorSource
 from ascolto.elastic.client import async_es_client, es_client
@@ -35,6 +35,7 @@ from ascolto.elastic.lifecycle import PostsIndex
 from ascolto.schemas import dumps, now_rfc3339
 from ascolto.settings import Settings
 from ascolto.streams.enrichers.chain import chain_from_settings
+from ascolto.testing import remove_deployment
 from ascolto.topics import ensure_topics, kafka_client_config
 
 
@@ -111,22 +112,6 @@ def pipeline(docs: list[dict], settings: Settings, env: dict[str, str]) -> float
         es.close()
 
 
-def cleanup(settings: Settings, prefix: str) -> None:
-    es = es_client(settings)
-    es.indices.delete(index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True)
-    quiet = es.options(ignore_status=404)
-    for name in (settings.es_index,):
-        quiet.indices.delete_index_template(name=name)
-        quiet.cluster.delete_component_template(name=f"{name}@settings")
-        quiet.cluster.delete_component_template(name=f"{name}@mappings")
-    es.close()
-    admin = KafkaAdminClient(**kafka_client_config(settings))
-    topics = [t for t in admin.list_topics() if t.startswith(prefix)]
-    if topics:
-        admin.delete_topics(topics)
-    admin.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=50_000)
@@ -155,8 +140,8 @@ def main() -> None:
         direct_rate = direct(docs, direct_settings, args.batch_size, args.parallel)
         pipeline_rate = pipeline(docs, pipeline_settings, {**os.environ, **overrides})
     finally:
-        cleanup(direct_settings, f"bench-{uid}")
-        cleanup(pipeline_settings, f"bench-{uid}")
+        remove_deployment(direct_settings, f"bench-{uid}")
+        remove_deployment(pipeline_settings, f"bench-{uid}")
     print(f"ascolto indexing benchmark — {len(docs):,} docs, batch {args.batch_size}, parallel {args.parallel}, "
           f"{os.cpu_count()} cores, {datetime.now().astimezone():%Y-%m-%d}")  # fmt: skip
     print(f"  direct parallel_bulk (machine limit): {direct_rate:10,.0f} docs/s")

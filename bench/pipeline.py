@@ -29,7 +29,6 @@ from datetime import datetime
 from pathlib import Path
 
 from elasticsearch import ApiError
-from kafka import KafkaAdminClient
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ascolto.connectors.base import Rejected, Source, publish_all
@@ -38,7 +37,8 @@ from ascolto.connectors.producer import PostProducer
 from ascolto.elastic.client import es_client
 from ascolto.schemas import RawPost
 from ascolto.settings import Settings
-from ascolto.topics import ensure_topics, kafka_client_config
+from ascolto.testing import remove_deployment
+from ascolto.topics import ensure_topics
 
 SAMPLE_EVERY = 100
 
@@ -198,12 +198,8 @@ def main() -> None:
         sampler.stop.set()
         worker.terminate()
         worker.wait(timeout=60)
-        es.indices.delete(index=settings.es_index, ignore_unavailable=True)
-        es.options(ignore_status=404).indices.delete_index_template(name=settings.es_index)
         es.close()
-        admin = KafkaAdminClient(**kafka_client_config(settings))
-        admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"bench-{uid}")])
-        admin.close()
+        remove_deployment(settings, f"bench-{uid}")
 
 
 if __name__ == "__main__":
