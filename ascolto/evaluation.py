@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from ascolto.errors import AscoltoError
+from core.errors import AscoltoError
 
 LABELS = ("negative", "neutral", "positive")
 _ALIASES = {

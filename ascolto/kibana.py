@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from ascolto.elastic.templates import render_posts_templates, template_file
-from ascolto.errors import AscoltoError
-from ascolto.settings import REPO_ROOT, Settings
+from core.errors import AscoltoError
+from core.settings import REPO_ROOT, Settings
+from elastic.templates import render_posts_templates, template_file
 
 SAVED_OBJECTS = REPO_ROOT / "deploy" / "kibana" / "ascolto.ndjson"
 NUMERIC = {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float"}

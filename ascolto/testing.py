@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ascolto.schemas import EnrichedPost, RawPost, now_rfc3339
-from ascolto.settings import Settings
-from ascolto.topics import TopicNames, ensure_topics, kafka_client_config
+from core.kafka import TopicNames, ensure_topics, kafka_client_config
+from core.settings import Settings
+from schemas import EnrichedPost, RawPost, now_rfc3339
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ def run_enricher(
     name: str, text_or_post: str | RawPost, *, before: Iterable[str] = ("language", "sentiment"), **settings: Any
 ) -> EnrichedPost:
     """Enrich one post with the built-in enrichers in ``before`` plus ``name`` (any name the worker accepts)."""
-    from ascolto.streams.enrichers import EnrichmentChain
+    from streams.enrichers import EnrichmentChain
 
     post = make_post(text_or_post) if isinstance(text_or_post, str) else text_or_post
     chain = EnrichmentChain.from_names([*before, name], Settings(**settings))
@@ -91,7 +91,7 @@ def remove_deployment(settings: Settings, topic_prefix: str) -> None:
     (ours and Faust's internal ones) whose names start with ``topic_prefix``."""
     from kafka import KafkaAdminClient
 
-    from ascolto.elastic.client import es_client
+    from elastic.client import es_client
 
     alias = settings.es_index
     es = es_client(settings)
@@ -184,7 +184,7 @@ class LocalPipeline:
     # --- talking to it -----------------------------------------------------------------------
     @property
     def es(self) -> Any:
-        from ascolto.elastic.client import es_client
+        from elastic.client import es_client
 
         if self._es is None:
             self._es = es_client(self.settings)
@@ -201,7 +201,7 @@ class LocalPipeline:
 
     def publish(self, posts: Iterable[RawPost]) -> int:
         """Publish posts with the connectors' producer; returns how many were sent as posts."""
-        from ascolto.connectors.producer import PostProducer
+        from connectors.producer import PostProducer
 
         with PostProducer(self.settings, stage="connector:test") as producer:
             return sum(1 for p in posts if producer.publish(p))

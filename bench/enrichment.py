@@ -21,9 +21,9 @@ from pathlib import Path
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from ascolto.connectors.generator import GeneratorSource
-from ascolto.settings import Settings
-from ascolto.streams.enrichers.chain import EnrichmentChain
+from connectors.generator import GeneratorSource
+from core.settings import Settings
+from streams.enrichers.chain import EnrichmentChain
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 

@@ -29,14 +29,14 @@ from pathlib import Path
 from elasticsearch.helpers import parallel_bulk
 from kafka import KafkaProducer
 
-from ascolto.connectors.generator import GeneratorSource
-from ascolto.elastic.client import async_es_client, es_client
-from ascolto.elastic.lifecycle import PostsIndex
-from ascolto.schemas import dumps, now_rfc3339
-from ascolto.settings import Settings
-from ascolto.streams.enrichers.chain import chain_from_settings
 from ascolto.testing import remove_deployment
-from ascolto.topics import ensure_topics, kafka_client_config
+from connectors.generator import GeneratorSource
+from core.kafka import ensure_topics, kafka_client_config
+from core.settings import Settings
+from elastic.client import async_es_client, es_client
+from elastic.lifecycle import PostsIndex
+from schemas import dumps, now_rfc3339
+from streams.enrichers.chain import chain_from_settings
 
 
 def enriched_docs(n: int) -> list[dict]:

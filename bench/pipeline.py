@@ -31,14 +31,14 @@ from pathlib import Path
 from elasticsearch import ApiError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from ascolto.connectors.base import Rejected, Source, publish_all
-from ascolto.connectors.generator import GeneratorSource
-from ascolto.connectors.producer import PostProducer
-from ascolto.elastic.client import es_client
-from ascolto.schemas import RawPost
-from ascolto.settings import Settings
 from ascolto.testing import remove_deployment
-from ascolto.topics import ensure_topics
+from connectors.base import Rejected, Source, publish_all
+from connectors.generator import GeneratorSource
+from connectors.producer import PostProducer
+from core.kafka import ensure_topics
+from core.settings import Settings
+from elastic.client import es_client
+from schemas import RawPost
 
 SAMPLE_EVERY = 100
 

@@ -7,8 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ascolto.connectors.producer import PostProducer
-from ascolto.schemas import RawPost
+from connectors.producer import PostProducer
+from schemas import RawPost
 
 
 @dataclass(frozen=True)

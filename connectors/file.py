@@ -17,10 +17,10 @@ from typing import Any
 
 import orjson
 
-from ascolto.connectors.base import Rejected, Source
-from ascolto.connectors.timestamps import to_rfc3339
-from ascolto.errors import AscoltoError
-from ascolto.schemas import RawPost, now_rfc3339
+from connectors.base import Rejected, Source
+from connectors.timestamps import to_rfc3339
+from core.errors import AscoltoError
+from schemas import RawPost, now_rfc3339
 
 # The csv module refuses fields over 128 KiB by default; long posts must reach validation
 # (and the dead-letter topic) instead of aborting the replay.

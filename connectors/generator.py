@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ascolto.connectors.base import Pacer, Rejected, Source
-from ascolto.schemas import RawPost, now_rfc3339
+from connectors.base import Pacer, Rejected, Source
+from schemas import RawPost, now_rfc3339
 
 DEFAULT_BRANDS = ("ACME Energia", "Comune di Vallebella", "TrasportiCity", "Banca Aurora", "Sanità Digitale")
 

@@ -6,11 +6,11 @@ import logging
 import threading
 from typing import Any
 
-from ascolto.connectors import metrics
-from ascolto.errors import DeliveryError
-from ascolto.schemas import InvalidMessage, RawPost, dead_letter, dumps, validate
-from ascolto.settings import Settings
-from ascolto.topics import TopicNames, ensure_topics, kafka_client_config, unreachable
+from connectors import metrics
+from core.errors import DeliveryError
+from core.kafka import TopicNames, ensure_topics, kafka_client_config, unreachable
+from core.settings import Settings
+from schemas import InvalidMessage, RawPost, dead_letter, dumps, validate
 
 log = logging.getLogger(__name__)
 

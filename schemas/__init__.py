@@ -18,7 +18,7 @@ from typing import Any, cast
 import fastjsonschema
 import orjson
 
-from ascolto.schemas.types import DeadLetter, EnrichedPost, RawPost
+from schemas.types import DeadLetter, EnrichedPost, RawPost
 
 __all__ = [
     "DeadLetter",

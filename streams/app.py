@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import faust
 
-from ascolto.elastic.client import async_es_client
-from ascolto.settings import Settings
-from ascolto.streams.api import add_api
-from ascolto.streams.enrich_agent import add_enrich_agent
-from ascolto.streams.enrichers.chain import chain_from_settings
-from ascolto.streams.index_agent import add_index_agent
-from ascolto.streams.topics import StreamTopics
-from ascolto.topics import TopicNames
+from core.kafka import TopicNames
+from core.settings import Settings
+from elastic.client import async_es_client
+from streams.enrich_agent import add_enrich_agent
+from streams.enrichers.chain import chain_from_settings
+from streams.index_agent import add_index_agent
+from streams.stream_topics import StreamTopics
+from web.api import add_api
 
 
 def create_app(settings: Settings) -> faust.App:

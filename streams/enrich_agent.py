@@ -7,10 +7,10 @@ import time
 
 import faust
 
-from ascolto.streams import metrics
-from ascolto.streams.enrichers import EnrichmentChain
-from ascolto.streams.processing import Enriched, enrich_message
-from ascolto.streams.topics import ENRICHED_HEADERS, StreamTopics
+from streams import metrics
+from streams.enrichers import EnrichmentChain
+from streams.processing import Enriched, enrich_message
+from streams.stream_topics import ENRICHED_HEADERS, StreamTopics
 
 log = logging.getLogger(__name__)
 

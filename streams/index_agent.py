@@ -18,11 +18,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from elasticsearch import AsyncElasticsearch
 
-from ascolto.settings import Settings
-from ascolto.streams import metrics
-from ascolto.streams.indexer import BulkIndexer, Incoming
-from ascolto.streams.topics import StreamTopics
-from ascolto.topics import kafka_client_config
+from core.kafka import kafka_client_config
+from core.settings import Settings
+from streams import metrics
+from streams.index_sink import BulkIndexer, Incoming
+from streams.stream_topics import StreamTopics
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ascolto.schemas import EnrichedPost, InvalidMessage, decode_raw_post, dumps, validate
-from ascolto.streams.enrichers import EnricherFailed, EnrichmentChain
+from schemas import EnrichedPost, InvalidMessage, decode_raw_post, dumps, validate
+from streams.enrichers import EnricherFailed, EnrichmentChain
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ascolto.cli.output import console
 from ascolto.cli.worker_cmd import serve_metrics
-from ascolto.connectors.base import PublishReport, Source, publish_all
-from ascolto.settings import get_settings
+from connectors.base import PublishReport, Source, publish_all
+from core.settings import get_settings
 
 app = typer.Typer(help="Publish posts from a source to Kafka (posts.raw).", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ MetricsPort = Annotated[
 
 def run_source(source: Source, rate: float | None, *, quiet: bool = False, metrics_port: int = 0) -> PublishReport:
     """Publish a source with a progress bar and a one-line summary (and /metrics when a port is given)."""
-    from ascolto.connectors.producer import PostProducer
+    from connectors.producer import PostProducer
 
     settings = get_settings()
     if metrics_port:
@@ -58,7 +58,7 @@ def file(
     metrics_port: MetricsPort = 0,
 ) -> None:
     """Replay a JSONL or CSV file; rows that cannot be posts go to the dead-letter topic."""
-    from ascolto.connectors.file import Columns, FileSource
+    from connectors.file import Columns, FileSource
 
     if fmt not in (None, "jsonl", "csv", "tsv"):
         raise typer.BadParameter("must be jsonl, csv or tsv", param_hint="--format")
@@ -82,7 +82,7 @@ def generator(
     metrics_port: MetricsPort = 0,
 ) -> None:
     """Synthetic Italian and English posts about brands and public services, with an optional negative burst."""
-    from ascolto.connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
+    from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 
     brand_list = [b.strip() for b in brands.split(",") if b.strip()] if brands else list(DEFAULT_BRANDS)
     burst = Burst(burst_after, burst_size, burst_brand or brand_list[0]) if burst_after is not None else None

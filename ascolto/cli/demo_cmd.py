@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ascolto.cli.output import console
-from ascolto.errors import AscoltoError
-from ascolto.settings import Settings, get_settings
+from core.errors import AscoltoError
+from core.settings import Settings, get_settings
 
 
 def demo(
@@ -22,7 +22,7 @@ def demo(
     from ascolto.cli.connect_cmd import run_source
     from ascolto.cli.stack_cmd import up
     from ascolto.cli.worker_cmd import start_background_worker
-    from ascolto.connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
+    from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 
     settings = get_settings()
     up(only=None)
@@ -46,7 +46,7 @@ def _count(settings: Settings, body: dict) -> int:
     from elastic_transport import ConnectionError as TransportConnectionError
     from elasticsearch import ApiError
 
-    from ascolto.elastic.client import es_client, unreachable
+    from elastic.client import es_client, unreachable
 
     client = es_client(settings)
     try:

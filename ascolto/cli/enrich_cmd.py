@@ -10,9 +10,9 @@ from typing import Annotated, BinaryIO
 import typer
 
 from ascolto.cli.output import console
-from ascolto.errors import AscoltoError
-from ascolto.schemas import dumps, now_rfc3339
-from ascolto.settings import get_settings
+from core.errors import AscoltoError
+from core.settings import get_settings
+from schemas import dumps, now_rfc3339
 
 
 def _as_raw_post(line: bytes) -> bytes:
@@ -38,8 +38,8 @@ def enrich(
     file: Annotated[str, typer.Argument(help="RawPost JSONL (or plain text lines); '-' reads stdin.")] = "-",
 ) -> None:
     """Print each post enriched (EnrichedPost JSONL on stdout) exactly as the worker would index it."""
-    from ascolto.streams.enrichers.chain import chain_from_settings
-    from ascolto.streams.processing import Enriched, enrich_message
+    from streams.enrichers.chain import chain_from_settings
+    from streams.processing import Enriched, enrich_message
 
     chain = chain_from_settings(get_settings())
     if file != "-" and not Path(file).is_file():

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ascolto.cli.output import stdout_console
 from ascolto.evaluation import LABELS, evaluate, read_labelled
-from ascolto.settings import get_settings
+from core.settings import get_settings
 
 
 def eval_(
@@ -24,8 +24,8 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False,
 ) -> None:
     """Per-class precision, recall and F1, and macro-F1, of the sentiment the pipeline assigns."""
-    from ascolto.streams.enrichers.language import Language
-    from ascolto.streams.enrichers.sentiment import MultilingualSentiment
+    from streams.enrichers.language import Language
+    from streams.enrichers.sentiment import MultilingualSentiment
 
     settings = get_settings()
     sentiment = MultilingualSentiment()

@@ -11,15 +11,15 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from rich.table import Table
 
 from ascolto.cli.output import console, stdout_console
-from ascolto.settings import get_settings
+from core.settings import get_settings
 
 app = typer.Typer(help="The posts indices: templates, write alias, rollover and retention.", no_args_is_help=True)
 
 
 def _run(work: Any) -> Any:
     """Run one lifecycle operation with a fresh async client; ES down becomes one sentence."""
-    from ascolto.elastic.client import async_es_client, unreachable
-    from ascolto.elastic.lifecycle import PostsIndex
+    from elastic.client import async_es_client, unreachable
+    from elastic.lifecycle import PostsIndex
 
     settings = get_settings()
 

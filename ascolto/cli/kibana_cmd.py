@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ascolto.cli.output import console, fail
-from ascolto.settings import get_settings
+from core.settings import get_settings
 
 app = typer.Typer(help="Kibana saved objects (data views, visualizations, dashboard).", no_args_is_help=True)
 

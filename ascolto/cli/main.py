@@ -16,7 +16,7 @@ from ascolto.cli import (
     worker_cmd,
 )
 from ascolto.cli.output import fail
-from ascolto.errors import AscoltoError
+from core.errors import AscoltoError
 
 app = typer.Typer(
     name="ascolto",

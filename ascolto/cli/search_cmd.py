@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from ascolto.cli.output import stdout_console
-from ascolto.elastic.search import PostFilters, SearchRequest
-from ascolto.elastic.search import search as run_search
-from ascolto.settings import get_settings
+from core.settings import get_settings
+from elastic.search import PostFilters, SearchRequest
+from elastic.search import search as run_search
 
 _COLOURS = {"positive": "green", "negative": "red", "neutral": "white"}
 

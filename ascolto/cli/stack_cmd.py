@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from ascolto.cli.output import console
-from ascolto.settings import get_settings
 from ascolto.stack import LocalStack
+from core.settings import get_settings
 
 app = typer.Typer(
     help="Run the local embedded Kafka + Elasticsearch (from Maven Central, no Docker).", no_args_is_help=True

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ascolto.errors import AscoltoError
-from ascolto.settings import Settings, get_settings
 from ascolto.stack.process import ManagedProcess
+from core.errors import AscoltoError
+from core.settings import Settings, get_settings
 
 
 def worker(
@@ -20,8 +20,8 @@ def worker(
     """Run the stream worker in the foreground until Ctrl-C (SIGTERM stops it cleanly too)."""
     import faust
 
-    from ascolto.streams.app import create_app
-    from ascolto.topics import ensure_topics
+    from core.kafka import ensure_topics
+    from streams.app import create_app
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

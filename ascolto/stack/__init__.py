@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ascolto.settings import Settings
 from ascolto.stack.elasticsearch import LocalElasticsearch
 from ascolto.stack.kafka import LocalKafka
 from ascolto.stack.service import LocalService, ServiceStatus
+from core.settings import Settings
 
 __all__ = ["LocalStack", "ServiceStatus", "StartReport"]
 

@@ -16,9 +16,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ascolto.errors import StackError
 from ascolto.stack.service import DEPLOY_LOCAL, LocalService
 from ascolto.stack.tools import DEPENDENCY_PLUGIN, java_home, run_maven, unzip_with_modes
+from core.errors import StackError
 
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
 

@@ -9,9 +9,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from ascolto.errors import StackError
 from ascolto.stack.service import DEPLOY_LOCAL, LocalService
 from ascolto.stack.tools import DEPENDENCY_PLUGIN, java_home, run_maven
+from core.errors import StackError
 
 
 class LocalKafka(LocalService):

@@ -7,9 +7,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from ascolto.errors import StackError
-from ascolto.settings import REPO_ROOT, Settings
 from ascolto.stack.process import ManagedProcess, port_in_use, tail
+from core.errors import StackError
+from core.settings import REPO_ROOT, Settings
 
 DEPLOY_LOCAL = REPO_ROOT / "deploy" / "local"
 

@@ -9,7 +9,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from ascolto.errors import StackError
+from core.errors import StackError
 
 MIN_JAVA = 17
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"

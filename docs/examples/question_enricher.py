@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ascolto.streams.enrichers import enricher
-from ascolto.streams.enrichers.text import fold
+from streams.enrichers import enricher
+from streams.enrichers.text import fold
 
 # Question words at the start of a sentence, in Italian and English (folded: no accents).
 _ASKS = re.compile(

@@ -5,8 +5,8 @@ Where a post gets its language: ``language.py``; its sentiment: ``sentiment.py``
 ``duplicates.py``. How to write one: ``base.py`` and docs/enrichers.md.
 """
 
-from ascolto.streams.enrichers.base import REGISTRY, Enricher, EnricherFailed, enricher
-from ascolto.streams.enrichers.chain import EnrichmentChain
-from ascolto.streams.enrichers.plugins import EnricherNotFound
+from streams.enrichers.base import REGISTRY, Enricher, EnricherFailed, enricher
+from streams.enrichers.chain import EnrichmentChain
+from streams.enrichers.plugins import EnricherNotFound
 
 __all__ = ["REGISTRY", "Enricher", "EnricherFailed", "EnricherNotFound", "EnrichmentChain", "enricher"]

@@ -13,9 +13,9 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
-from ascolto.settings import Settings, get_settings
-from ascolto.streams.enrichers.base import enricher
-from ascolto.streams.enrichers.text import match_text
+from core.settings import Settings, get_settings
+from streams.enrichers.base import enricher
+from streams.enrichers.text import match_text
 
 _NOISE = re.compile(r"https?://\S+|(?<!\w)@\w[\w.]*|^\s*rt\b:?", re.IGNORECASE)
 MIN_CHARS = 12  # "grazie!" from two people is not a repost

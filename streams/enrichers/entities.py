@@ -10,12 +10,12 @@ from typing import Any
 import emoji
 import yaml
 
-from ascolto.schemas.types import Entities
-from ascolto.settings import Settings, get_settings
-from ascolto.streams.enrichers.base import enricher
-from ascolto.streams.enrichers.matcher import PhraseMatcher
-from ascolto.streams.enrichers.reloading import ReloadingFile
-from ascolto.streams.enrichers.text import MAYBE_EMOJI
+from core.settings import Settings, get_settings
+from schemas.types import Entities
+from streams.enrichers.base import enricher
+from streams.enrichers.matcher import PhraseMatcher
+from streams.enrichers.reloading import ReloadingFile
+from streams.enrichers.text import MAYBE_EMOJI
 
 _HASHTAG = re.compile(r"(?<![\w#])#(\w{1,100})")
 _MENTION = re.compile(r"(?<![\w@])@(\w(?:[\w.]{0,62}\w)?(?:@[\w.-]+\.\w+)?)")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ascolto.settings import Settings, get_settings
-from ascolto.streams.enrichers.base import enricher
-from ascolto.streams.enrichers.text import fold
+from core.settings import Settings, get_settings
+from streams.enrichers.base import enricher
+from streams.enrichers.text import fold
 
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
 _NOISE = re.compile(r"https?://\S+|[@#]\w+")

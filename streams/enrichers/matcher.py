@@ -11,7 +11,7 @@ from collections.abc import Hashable, Iterable
 
 import ahocorasick
 
-from ascolto.streams.enrichers.text import match_text
+from streams.enrichers.text import match_text
 
 
 def term_key(term: str) -> str:

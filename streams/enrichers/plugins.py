@@ -7,8 +7,8 @@ import inspect
 from importlib.metadata import entry_points
 from typing import Any
 
-from ascolto.settings import Settings
-from ascolto.streams.enrichers.base import REGISTRY, Enricher, FunctionEnricher
+from core.settings import Settings
+from streams.enrichers.base import REGISTRY, Enricher, FunctionEnricher
 
 ENTRY_POINT_GROUP = "ascolto.enrichers"
 
@@ -19,7 +19,7 @@ class EnricherNotFound(ValueError):
 
 def _load_builtins() -> None:
     # Importing the modules registers them; done here so that importing the package stays cheap.
-    from ascolto.streams.enrichers import duplicates, entities, language, sentiment, topics  # noqa: F401
+    from streams.enrichers import duplicates, entities, language, sentiment, topic_tags  # noqa: F401
 
 
 def _import_path(path: str) -> Any:

@@ -8,9 +8,9 @@ from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from ascolto.schemas.types import Sentiment, SentimentLabel
-from ascolto.streams.enrichers.base import enricher
-from ascolto.streams.enrichers.sentiment_it import ItalianSentiment
+from schemas.types import Sentiment, SentimentLabel
+from streams.enrichers.base import enricher
+from streams.enrichers.sentiment_it import ItalianSentiment
 
 #: VADER's customary thresholds on ``compound``.
 POSITIVE_AT = 0.05

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from vaderSentiment.vaderSentiment import B_INCR, C_INCR, N_SCALAR, SentimentIntensityAnalyzer
 
-from ascolto.streams.enrichers import sentiment_it_rules as R
-from ascolto.streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
+from streams.enrichers import sentiment_it_rules as R
+from streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
 
 MODEL = "ascolto-it-1"
 
@@ -67,7 +67,7 @@ def load_lexicon(path: Path | None = None) -> dict[str, float]:
     text = (
         path.read_text(encoding="utf-8")
         if path
-        else resources.files("ascolto.streams.enrichers").joinpath("data/lexicon_it.tsv").read_text("utf-8")
+        else resources.files("streams.enrichers").joinpath("data/lexicon_it.tsv").read_text("utf-8")
     )
     lexicon: dict[str, float] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from ascolto.streams.enrichers.matcher import PhraseMatcher, term_key
+from streams.enrichers.matcher import PhraseMatcher, term_key
 
 _TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 ANY = "any"
@@ -42,7 +42,7 @@ class Taxonomy:
 
 
 def default_taxonomy_path() -> Path:
-    return Path(str(resources.files("ascolto.streams.enrichers").joinpath("data/taxonomy.yaml")))
+    return Path(str(resources.files("streams.enrichers").joinpath("data/taxonomy.yaml")))
 
 
 def load_taxonomy(path: Path) -> Taxonomy:

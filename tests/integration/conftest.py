@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ascolto.settings import Settings
 from ascolto.stack import LocalStack
 from ascolto.testing import LocalPipeline
+from core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """A plugin that fails on some posts, to show the worker dead-letters them and carries on."""
 
-from ascolto.streams.enrichers import enricher
+from streams.enrichers import enricher
 
 
 @enricher("flaky", writes=("flaky_ok",), order=70)

@@ -7,8 +7,8 @@ import base64
 import orjson
 from kafka import KafkaProducer
 
-from ascolto.schemas import now_rfc3339, validate
-from ascolto.topics import kafka_client_config
+from core.kafka import kafka_client_config
+from schemas import now_rfc3339, validate
 
 
 def post(i: int, **over) -> dict:

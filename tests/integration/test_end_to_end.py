@@ -8,8 +8,8 @@ import orjson
 from elasticsearch.helpers import scan
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from ascolto.connectors.generator import GeneratorSource
-from ascolto.schemas import now_rfc3339
+from connectors.generator import GeneratorSource
+from schemas import now_rfc3339
 
 N = 1200
 

@@ -8,8 +8,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from ascolto.connectors.generator import GeneratorSource
 from ascolto.testing import wait_for
+from connectors.generator import GeneratorSource
 
 
 def rss_mib(pid: int) -> float:

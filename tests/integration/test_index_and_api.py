@@ -13,11 +13,11 @@ import orjson
 import pytest
 from elasticsearch.helpers import scan
 
-import ascolto.elastic.lifecycle as lifecycle
-from ascolto.elastic.client import async_es_client
-from ascolto.elastic.lifecycle import PostsIndex
-from ascolto.schemas import now_rfc3339
+import elastic.lifecycle as lifecycle
 from ascolto.testing import LocalPipeline, free_port, make_post, wait_for
+from elastic.client import async_es_client
+from elastic.lifecycle import PostsIndex
+from schemas import now_rfc3339
 
 POSTS = [
     ("it-1", "Le bollette della luce sono arrivate doppie, vergogna"),
@@ -164,7 +164,7 @@ def test_rollover_keeps_replays_idempotent_and_retention_deletes_old_indices(pip
 
 
 def test_template_change_rolls_over_instead_of_breaking_writes(tmp_path, monkeypatch):
-    import ascolto.elastic.templates as templates
+    import elastic.templates as templates
 
     with LocalPipeline(tmp_path) as p:
 

@@ -7,8 +7,8 @@ import subprocess
 
 import orjson
 
-from ascolto.connectors.generator import GeneratorSource
-from ascolto.schemas import validate
+from connectors.generator import GeneratorSource
+from schemas import validate
 
 
 def test_kcat_reads_connector_output(pipeline, tmp_path):

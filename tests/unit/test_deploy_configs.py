@@ -22,8 +22,8 @@ def test_prometheus_config_and_rules_are_valid():
 
 
 def test_alert_rules_use_metrics_the_code_exports():
-    from ascolto.connectors import metrics as connector_metrics
-    from ascolto.streams import metrics as stream_metrics
+    from connectors import metrics as connector_metrics
+    from streams import metrics as stream_metrics
 
     exported = set()
     for module in (stream_metrics, connector_metrics):

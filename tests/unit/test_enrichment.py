@@ -1,11 +1,11 @@
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from ascolto.schemas import dumps, validate
-from ascolto.streams.enrichers import EnricherFailed, EnrichmentChain, enricher
-from ascolto.streams.enrichers.base import REGISTRY
-from ascolto.streams.enrichers.sentiment import label_for
-from ascolto.streams.processing import Enriched, Failed, enrich_message
+from schemas import dumps, validate
+from streams.enrichers import EnricherFailed, EnrichmentChain, enricher
+from streams.enrichers.base import REGISTRY
+from streams.enrichers.sentiment import label_for
+from streams.processing import Enriched, Failed, enrich_message
 
 ENGLISH = [
     "I love this service, the staff were wonderful!",

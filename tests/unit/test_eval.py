@@ -5,8 +5,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ascolto.errors import AscoltoError
 from ascolto.evaluation import evaluate, normalise_label, read_labelled
+from core.errors import AscoltoError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -3,11 +3,11 @@ import csv
 import orjson
 import pytest
 
-from ascolto.connectors.base import Rejected
-from ascolto.connectors.file import Columns, FileSource
-from ascolto.connectors.timestamps import to_rfc3339
-from ascolto.errors import AscoltoError
-from ascolto.schemas import validate
+from connectors.base import Rejected
+from connectors.file import Columns, FileSource
+from connectors.timestamps import to_rfc3339
+from core.errors import AscoltoError
+from schemas import validate
 
 
 def test_jsonl_rows_map_to_valid_posts_and_bad_lines_are_rejected(tmp_path):

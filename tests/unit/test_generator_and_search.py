@@ -1,10 +1,10 @@
 import pytest
 from multidict import MultiDict
 
-from ascolto.connectors.generator import Burst, GeneratorSource
-from ascolto.elastic.search import PostFilters, SearchRequest, parse_time
-from ascolto.elastic.stats import StatsRequest
-from ascolto.schemas import validate
+from connectors.generator import Burst, GeneratorSource
+from elastic.search import PostFilters, SearchRequest, parse_time
+from elastic.stats import StatsRequest
+from schemas import validate
 
 
 def test_generator_is_seeded_valid_and_bursts():

@@ -10,9 +10,9 @@ from typing import ClassVar
 import orjson
 import pytest
 
-from ascolto.errors import AscoltoError
 from ascolto.kibana import SAVED_OBJECTS, check_saved_objects, import_saved_objects, load_saved_objects
-from ascolto.settings import Settings
+from core.errors import AscoltoError
+from core.settings import Settings
 
 
 def test_shipped_saved_objects_match_the_index_templates():

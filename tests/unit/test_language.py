@@ -1,7 +1,7 @@
 import pytest
 
-from ascolto.streams.enrichers.language import Language, LanguageDetector
 from ascolto.testing import make_post
+from streams.enrichers.language import Language, LanguageDetector
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_hint_is_used_unless_the_text_clearly_disagrees(detector):
 
 
 def test_enricher_can_ignore_hints():
-    from ascolto.settings import Settings
+    from core.settings import Settings
 
     enricher = Language(Settings(trust_lang_hint=False))
     assert enricher(make_post("Grazie!", lang_hint="en"))["lang"] == "und"

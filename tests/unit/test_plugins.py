@@ -4,14 +4,14 @@ import sys
 
 import pytest
 
-from ascolto.schemas import dumps
-from ascolto.streams.enrichers import EnricherNotFound, EnrichmentChain
-from ascolto.streams.enrichers.base import REGISTRY
-from ascolto.streams.processing import Enriched, Failed, enrich_message
 from ascolto.testing import make_post, run_enricher
+from schemas import dumps
+from streams.enrichers import EnricherNotFound, EnrichmentChain
+from streams.enrichers.base import REGISTRY
+from streams.processing import Enriched, Failed, enrich_message
 
 PLUGIN = """
-from ascolto.streams.enrichers import enricher
+from streams.enrichers import enricher
 
 @enricher("{name}", writes=("asks_question",), order=50)
 def question(post):
@@ -88,9 +88,9 @@ def test_documented_example_enricher(monkeypatch):
 
 
 def test_configured_chain_must_score_sentiment():
-    from ascolto.errors import ConfigError
-    from ascolto.settings import Settings
-    from ascolto.streams.enrichers.chain import chain_from_settings
+    from core.errors import ConfigError
+    from core.settings import Settings
+    from streams.enrichers.chain import chain_from_settings
 
     with pytest.raises(ConfigError, match="sentiment"):
         chain_from_settings(Settings(enrichers="language,topics"))

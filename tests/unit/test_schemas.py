@@ -3,7 +3,7 @@ import base64
 import orjson
 import pytest
 
-from ascolto.schemas import InvalidMessage, dead_letter, decode_raw_post, load_schema, validate
+from schemas import InvalidMessage, dead_letter, decode_raw_post, load_schema, validate
 
 
 def raw(**over):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ascolto.streams.enrichers.sentiment_it import ItalianSentiment
+from streams.enrichers.sentiment_it import ItalianSentiment
 
 LEXICON = {
     "pessimo": -3.0, "efficiente": 2.0, "efficienti": 2.0, "gentile": 2.0, "gentili": 2.0, "schifo": -3.1,

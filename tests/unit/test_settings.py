@@ -1,8 +1,8 @@
 import pytest
 
-from ascolto.elastic.client import unreachable
-from ascolto.errors import ConfigError
-from ascolto.settings import Settings, get_settings
+from core.errors import ConfigError
+from core.settings import Settings, get_settings
+from elastic.client import unreachable
 
 
 def test_defaults_point_at_the_local_stack():

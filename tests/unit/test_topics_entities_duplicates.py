@@ -3,12 +3,12 @@ import time
 
 import pytest
 
-from ascolto.settings import Settings
-from ascolto.streams.enrichers.duplicates import DuplicateDetector, repost_key
-from ascolto.streams.enrichers.entities import EntityExtractor
-from ascolto.streams.enrichers.taxonomy import TaxonomyError, default_taxonomy_path, load_taxonomy
-from ascolto.streams.enrichers.topics import Topics
 from ascolto.testing import make_post
+from core.settings import Settings
+from streams.enrichers.duplicates import DuplicateDetector, repost_key
+from streams.enrichers.entities import EntityExtractor
+from streams.enrichers.taxonomy import TaxonomyError, default_taxonomy_path, load_taxonomy
+from streams.enrichers.topic_tags import Topics
 
 TAXONOMY = """
 version: 1

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ascolto.elastic.search import PostFilters, _integer
+from elastic.search import PostFilters, _integer
 
 _INTERVAL = re.compile(r"^(\d+)([mhd])$")
 #: Interval chosen for "auto" by the length of the range asked for (in hours).

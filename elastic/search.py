@@ -15,9 +15,9 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, NotFoundError
 
-from ascolto.elastic.client import es_client, unreachable
-from ascolto.errors import AscoltoError
-from ascolto.settings import Settings
+from core.errors import AscoltoError
+from core.settings import Settings
+from elastic.client import es_client, unreachable
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$")

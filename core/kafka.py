@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ascolto.errors import KafkaUnavailable
-from ascolto.settings import Settings
+from core.errors import KafkaUnavailable
+from core.settings import Settings
 
 RAW = "posts.raw"
 ENRICHED = "posts.enriched"

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import faust
 
-from ascolto.schemas import dead_letter, dumps
-from ascolto.settings import Settings
-from ascolto.streams import metrics
-from ascolto.topics import TopicNames
+from core.kafka import TopicNames
+from core.settings import Settings
+from schemas import dead_letter, dumps
+from streams import metrics
 
 DLQ_HEADERS = {"content-type": b"application/json", "ascolto-schema": b"dead_letter/1"}
 ENRICHED_HEADERS = {"content-type": b"application/json", "ascolto-schema": b"enriched_post/1"}

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
-from ascolto.elastic.templates import (
+from core.errors import AscoltoError
+from core.settings import Settings
+from elastic.templates import (
     detect_analyzers,
     install_alerts_template,
     install_posts_templates,
     render_posts_templates,
 )
-from ascolto.errors import AscoltoError
-from ascolto.settings import Settings
 
 log = logging.getLogger(__name__)
 

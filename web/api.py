@@ -14,9 +14,9 @@ from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 from faust.web import Request, Response, View
 
-from ascolto.elastic.search import SearchRequest, SearchResult, rejected_reason
-from ascolto.elastic.stats import StatsRequest, parse_stats
-from ascolto.settings import Settings
+from core.settings import Settings
+from elastic.search import SearchRequest, SearchResult, rejected_reason
+from elastic.stats import StatsRequest, parse_stats
 
 FILTERS = {"lang", "sentiment", "topic", "source", "author", "since", "until"}
 SEARCH_PARAMS = FILTERS | {"q", "sort", "page", "size"}

@@ -23,10 +23,10 @@ from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch
 from elasticsearch.helpers import async_bulk
 
-from ascolto.elastic.lifecycle import PostsIndex
-from ascolto.schemas import now_rfc3339
-from ascolto.settings import Settings
-from ascolto.streams import metrics
+from core.settings import Settings
+from elastic.lifecycle import PostsIndex
+from schemas import now_rfc3339
+from streams import metrics
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from elasticsearch import AsyncElasticsearch, BadRequestError
 
-from ascolto.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ ANALYZER_CANDIDATES = {"italian": ("italian", "ascolto_italian"), "english": ("e
 @cache
 def template_file(name: str) -> dict[str, Any]:
     """A JSON file of ``schemas/elasticsearch/`` without its comment."""
-    text = resources.files("ascolto.schemas").joinpath(f"elasticsearch/{name}.json").read_text("utf-8")
+    text = resources.files("elastic").joinpath(f"templates/{name}.json").read_text("utf-8")
     body = orjson.loads(text)
     body.pop("_comment", None)
     return body

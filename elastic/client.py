@@ -7,8 +7,8 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from ascolto.errors import ElasticsearchUnavailable
-from ascolto.settings import Settings
+from core.errors import ElasticsearchUnavailable
+from core.settings import Settings
 
 
 def _client_options(settings: Settings) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ascolto.errors import ConfigError
+from core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ascolto.settings import Settings, get_settings
-from ascolto.streams.enrichers.base import enricher
-from ascolto.streams.enrichers.reloading import ReloadingFile
-from ascolto.streams.enrichers.taxonomy import Taxonomy, default_taxonomy_path, load_taxonomy
+from core.settings import Settings, get_settings
+from streams.enrichers.base import enricher
+from streams.enrichers.reloading import ReloadingFile
+from streams.enrichers.taxonomy import Taxonomy, default_taxonomy_path, load_taxonomy
 
 
 @enricher("topics", writes=("topics",), order=30)
