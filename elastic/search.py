@@ -177,7 +177,7 @@ def search(settings: Settings, request: SearchRequest) -> SearchResult:
     body = request.body()
     client = es_client(settings)
     try:
-        return SearchResult.from_response(client.search(index=settings.es_index, **body))
+        return SearchResult.from_response(client.search(index=settings.es_index, **body).body)
     except (TransportConnectionError, ConnectionTimeout) as exc:
         raise unreachable(settings, exc) from None
     except NotFoundError:

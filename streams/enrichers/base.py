@@ -25,9 +25,12 @@ Fields = Mapping[str, Any]
 class Enricher(Protocol):
     """What the chain calls. ``writes`` lists every field the enricher may set."""
 
-    name: str
-    writes: tuple[str, ...]
-    order: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def writes(self) -> tuple[str, ...]: ...
+    @property
+    def order(self) -> int: ...
 
     def __call__(self, post: dict[str, Any]) -> Fields | None: ...
 
@@ -61,9 +64,9 @@ def enricher(name: str, *, writes: tuple[str, ...], order: int = 100) -> Callabl
             raise ValueError(f"an enricher named {name!r} is already registered")
         if isinstance(target, type):
             target.name, target.writes, target.order = name, writes, order  # type: ignore[attr-defined]
-            REGISTRY[name] = target  # type: ignore[assignment]
+            REGISTRY[name] = target
         elif callable(target):
-            fn = FunctionEnricher(name, writes, order, target)  # type: ignore[arg-type]
+            fn = FunctionEnricher(name, writes, order, target)
             REGISTRY[name] = lambda: fn
         else:
             raise TypeError(f"@enricher({name!r}) needs a function or a class, not {type(target).__name__}")

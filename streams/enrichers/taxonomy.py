@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import yaml
 
@@ -37,7 +38,7 @@ class Taxonomy:
 
     def topics_of(self, text: str, lang: str) -> list[str]:
         """Sorted topic ids whose terms occur in ``text`` for a post in ``lang``."""
-        found = self.matcher.find(text)
+        found = cast(set[tuple[str, str]], self.matcher.find(text))
         return sorted({topic for topic, scope in found if scope == ANY or scope == lang or lang == "und"})
 
 
