@@ -6,7 +6,6 @@ finds *bollette* and *outage* finds *outages*.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +17,8 @@ from elasticsearch import ApiError, NotFoundError
 from core.errors import AscoltoError
 from core.settings import Settings
 from elastic.client import es_client, unreachable
+from elastic.filters import PostFilters, integer_param
 
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$")
-SENTIMENTS = ("positive", "neutral", "negative")
 TEXT_FIELDS = ["text", "text.it", "text.en"]
 SORTS = {
     "newest": [{"created_at": "desc"}, {"id": "asc"}],
@@ -31,84 +28,6 @@ SORTS = {
     "relevance": [{"_score": "desc"}, {"created_at": "desc"}],
 }
 MAX_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
-
-
-def parse_time(value: str, what: str = "since") -> str:
-    """``15m``/``24h``/``7d``/``2w`` → Elasticsearch date math (``now-24h``); ISO dates pass through."""
-    value = value.strip()
-    match = _RELATIVE.match(value)
-    if match:
-        return f"now-{match.group(1)}{match.group(2)}"
-    if _ISO.match(value):
-        return value
-    raise ValueError(f"{what} {value!r} is neither a duration like 24h or 7d nor an ISO date")
-
-
-def _listed(params: Mapping[str, Any], name: str) -> list[str]:
-    """Repeated or comma-separated query parameters."""
-    raw = params.getall(name, []) if hasattr(params, "getall") else params.get(name, [])
-    values = [raw] if isinstance(raw, str) else list(raw or [])
-    return [v.strip() for value in values for v in str(value).split(",") if v.strip()]
-
-
-def _integer(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        number = int(str(raw))
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
-    if not low <= number <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, not {number}")
-    return number
-
-
-@dataclass
-class PostFilters:
-    """Filters shared by search and statistics; unset ones are not applied."""
-
-    lang: list[str] = field(default_factory=list)
-    sentiment: list[str] = field(default_factory=list)
-    topic: list[str] = field(default_factory=list)
-    source: list[str] = field(default_factory=list)
-    author: list[str] = field(default_factory=list)
-    since: str | None = None
-    until: str | None = None
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any], default_since: str | None = None) -> PostFilters:
-        return cls(
-            lang=_listed(params, "lang"),
-            sentiment=_listed(params, "sentiment"),
-            topic=_listed(params, "topic"),
-            source=_listed(params, "source"),
-            author=_listed(params, "author"),
-            since=params.get("since") or default_since,
-            until=params.get("until") or None,
-        )
-
-    def clauses(self) -> list[dict[str, Any]]:
-        """Elasticsearch filter clauses; raises ValueError with a readable message for bad values."""
-        bad = set(self.sentiment) - set(SENTIMENTS)
-        if bad:
-            raise ValueError(f"sentiment must be one of {', '.join(SENTIMENTS)}, not {', '.join(sorted(bad))}")
-        filters: list[dict[str, Any]] = []
-        for name, es_field in (
-            ("lang", "lang"), ("sentiment", "sentiment.label"), ("topic", "topics"),
-            ("source", "source"), ("author", "author.handle"),
-        ):  # fmt: skip
-            values = getattr(self, name)
-            if values:
-                filters.append({"terms": {es_field: values}})
-        time_range: dict[str, str] = {}
-        if self.since:
-            time_range["gte"] = parse_time(self.since, "since")
-        if self.until:
-            time_range["lt"] = parse_time(self.until, "until")
-        if time_range:
-            filters.append({"range": {"created_at": time_range}})
-        return filters
 
 
 @dataclass
@@ -128,8 +47,8 @@ class SearchRequest:
             query=str(params.get("q", "")),
             filters=PostFilters.from_params(params),
             sort=str(params.get("sort") or "newest"),
-            page=_integer(params, "page", 1, 1, MAX_WINDOW),
-            size=_integer(params, "size", 20, 1, 500),
+            page=integer_param(params, "page", 1, 1, MAX_WINDOW),
+            size=integer_param(params, "size", 20, 1, 500),
         )
         request.body()  # validate everything now, so callers can answer 400
         return request

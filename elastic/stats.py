@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from elastic.search import PostFilters, _integer
+from elastic.filters import PostFilters, integer_param
 
 _INTERVAL = re.compile(r"^(\d+)([mhd])$")
 #: Interval chosen for "auto" by the length of the range asked for (in hours).
@@ -34,7 +34,7 @@ class StatsRequest:
         request = cls(
             filters=PostFilters.from_params(params, default_since="24h"),
             interval=str(params.get("interval") or "auto"),
-            top=_integer(params, "top", 10, 1, 100),
+            top=integer_param(params, "top", 10, 1, 100),
         )
         request.body()  # validate now, so callers can answer 400
         return request

@@ -2,7 +2,8 @@ import pytest
 from multidict import MultiDict
 
 from connectors.generator import Burst, GeneratorSource
-from elastic.search import PostFilters, SearchRequest, parse_time
+from elastic.filters import PostFilters, parse_time
+from elastic.search import SearchRequest
 from elastic.stats import StatsRequest
 from schemas import validate
 
