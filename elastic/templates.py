@@ -1,7 +1,7 @@
 """Index templates ascolto installs at start-up: component templates (settings, mappings), the
 composable index templates that use them, and the optional ILM policy.
 
-The committed JSON files in ``schemas/elasticsearch/`` are the source; this module fills in what
+The committed JSON files in ``elastic/templates/`` are the source; this module fills in what
 depends on the deployment (analyzer names, shards, lifecycle) and installs them idempotently.
 """
 
@@ -29,7 +29,7 @@ ANALYZER_CANDIDATES = {"italian": ("italian", "ascolto_italian"), "english": ("e
 
 @cache
 def template_file(name: str) -> dict[str, Any]:
-    """A JSON file of ``schemas/elasticsearch/`` without its comment."""
+    """A JSON file of ``elastic/templates/`` without its comment."""
     text = resources.files("elastic").joinpath(f"templates/{name}.json").read_text("utf-8")
     body = orjson.loads(text)
     body.pop("_comment", None)
