@@ -1,8 +1,9 @@
 """Enrichers: language → sentiment → topics → entities → duplicates → your own.
 
-Where a post gets its language: ``language.py``; its sentiment: ``sentiment.py`` (Italian rules in
-``sentiment_it.py``); its topics: ``topic_tags.py`` (the taxonomy in ``taxonomy.py``); its entities: ``entities.py``; repost flags:
-``duplicates.py``. How to write one: ``base.py`` and docs/enrichers.md.
+Where a post gets its language: ``language.py``; its sentiment: ``sentiment.py`` (Italian rules
+in ``sentiment_it.py``); its topic tags: ``topic_tags.py`` (the taxonomy in ``taxonomy.py``); its
+entities: ``entities.py``; repost flags: ``duplicates.py``. How to write one: ``base.py`` and
+docs/enrichers.md.
 """
 
 from streams.enrichers.base import REGISTRY, Enricher, EnricherFailed, enricher
