@@ -29,32 +29,27 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 
 from core.kafka import TopicNames, ensure_topics, kafka_client_config
 from core.settings import Settings
-from schemas import EnrichedPost, RawPost, now_rfc3339
+from schemas import EnrichedPost, RawPost, raw_post
 
 T = TypeVar("T")
 
 
 def make_post(text: str, **fields: Any) -> RawPost:
-    """A valid RawPost for ``text``; any field can be overridden (id defaults to a hash of the text)."""
+    """A valid RawPost for ``text``, built like a connector builds one; any field can be overridden.
+
+    ``native_id`` defaults to a hash of the text and ``source`` to ``test``; the id follows them.
+    Other fields are set as given, unchecked, so a test can also make an invalid post.
+    """
     native_id = fields.pop("native_id", hashlib.sha1(text.encode("utf-8")).hexdigest()[:16])
-    source = fields.pop("source", "test")
-    post: dict[str, Any] = {
-        "id": f"{source}:{native_id}",
-        "source": source,
-        "native_id": native_id,
-        "text": text,
-        "created_at": now_rfc3339(),
-        "author": {"id": "tester", "handle": "tester"},
-        "schema_version": 1,
-    }
-    post.update(fields)
-    return post  # type: ignore[return-value]
+    post = raw_post(source=fields.pop("source", "test"), native_id=native_id, text=text, handle="tester")
+    cast(dict[str, Any], post).update(fields)
+    return post
 
 
 def run_enricher(

@@ -18,9 +18,8 @@ from typing import Any
 import orjson
 
 from connectors.base import Rejected, Source
-from connectors.timestamps import to_rfc3339
 from core.errors import AscoltoError
-from schemas import RawPost, now_rfc3339
+from schemas import RawPost, raw_post
 
 # The csv module refuses fields over 128 KiB by default; long posts must reach validation
 # (and the dead-letter topic) instead of aborting the replay.
@@ -106,31 +105,22 @@ class FileSource(Source):
         if native_id in (None, ""):
             # A stable id from the content keeps replays idempotent when the file has no id column.
             native_id = hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
-        created = row.get(c.created_at)
-        try:
-            created_at = now_rfc3339() if created is None else to_rfc3339(created)
-        except ValueError as exc:
-            return Rejected(original, f"line {lineno}: {exc}")
         handle = row.get(c.author)
-        handle = str(handle) if handle not in (None, "") else "unknown"
         used = {c.id, c.text, c.created_at, c.author, c.lang, c.url}
-        post: dict[str, Any] = {
-            "id": f"{self.name}:{native_id}",
-            "source": self.name,
-            "native_id": str(native_id),
-            "text": text,
-            "created_at": created_at,
-            "author": {"id": handle, "handle": handle},
-            "schema_version": 1,
-        }
-        if row.get(c.lang):
-            post["lang_hint"] = str(row[c.lang]).lower()
-        if row.get(c.url):
-            post["url"] = str(row[c.url])
         extras = {k: v for k, v in row.items() if k not in used and k is not None}
-        if extras:
-            post["raw"] = extras
-        return post  # type: ignore[return-value]
+        try:
+            return raw_post(
+                source=self.name,
+                native_id=native_id,
+                text=text,
+                created_at=row.get(c.created_at),
+                handle=str(handle) if handle not in (None, "") else "unknown",
+                lang_hint=str(row[c.lang]).lower() if row.get(c.lang) else None,
+                url=str(row[c.url]) if row.get(c.url) else None,
+                raw=extras or None,
+            )
+        except ValueError as exc:  # an unreadable created_at
+            return Rejected(original, f"line {lineno}: {exc}")
 
 
 def _format_from_suffix(path: Path) -> str:

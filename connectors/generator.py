@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from connectors.base import Pacer, Rejected, Source
-from schemas import RawPost, now_rfc3339
+from schemas import RawPost, raw_post
 
 DEFAULT_BRANDS = ("ACME Energia", "Comune di Vallebella", "TrasportiCity", "Banca Aurora", "Sanità Digitale")
 
@@ -190,19 +190,15 @@ class GeneratorSource(Source):
             text += " " + rng.choice(HASHTAGS[sentiment])
         if rng.random() < 0.25:
             text = f"@{_handle(brand)} {text}"
-        author = rng.choice(HANDLES)
-        native_id = f"{self.run_id}-{suffix}"
-        return {
-            "id": f"generator:{native_id}",
-            "source": "generator",
-            "native_id": native_id,
-            "text": text,
-            "created_at": now_rfc3339(),
-            "author": {"id": author, "handle": author, "name": None, "followers": rng.randrange(10, 5000)},
-            "lang_hint": lang,
-            "metrics": {"likes": rng.randrange(0, 50), "reposts": rng.randrange(0, 10), "replies": rng.randrange(0, 5)},
-            "schema_version": 1,
-        }
+        return raw_post(
+            source=self.name,
+            native_id=f"{self.run_id}-{suffix}",
+            text=text,
+            handle=rng.choice(HANDLES),
+            followers=rng.randrange(10, 5000),
+            lang_hint=lang,
+            metrics={"likes": rng.randrange(0, 50), "reposts": rng.randrange(0, 10), "replies": rng.randrange(0, 5)},
+        )
 
 
 def _handle(brand: str) -> str:

@@ -10,13 +10,18 @@ from connectors import metrics
 from core.errors import DeliveryError
 from core.kafka import TopicNames, ensure_topics, kafka_client_config, unreachable
 from core.settings import Settings
-from schemas import InvalidMessage, RawPost, dead_letter, dumps, validate
+from schemas import (
+    DEAD_LETTER_HEADERS,
+    RAW_POST_HEADERS,
+    Headers,
+    InvalidMessage,
+    RawPost,
+    dead_letter,
+    dumps,
+    validate,
+)
 
 log = logging.getLogger(__name__)
-
-#: Headers on every published post, so consumers can tell the contract without parsing.
-RAW_HEADERS = [("content-type", b"application/json"), ("ascolto-schema", b"raw_post/1")]
-DLQ_HEADERS = [("content-type", b"application/json"), ("ascolto-schema", b"dead_letter/1")]
 
 
 class PostProducer:
@@ -62,20 +67,20 @@ class PostProducer:
         except InvalidMessage as exc:
             self.reject(dumps(post), exc.reason, key=str(post.get("id") or "") or None)
             return False
-        self._send(self.topics.raw, post["id"], dumps(post), RAW_HEADERS)
+        self._send(self.topics.raw, post["id"], dumps(post), RAW_POST_HEADERS)
         self._posts_sent.inc()
         return True
 
     def reject(self, original: bytes, reason: str, key: str | None = None) -> None:
         """Send input that could not become a RawPost to the dead-letter topic, with the reason."""
         letter = dead_letter(self.stage, reason, original)
-        self._send(self.topics.dlq, key, dumps(letter), DLQ_HEADERS)
+        self._send(self.topics.dlq, key, dumps(letter), DEAD_LETTER_HEADERS)
         self._letters_sent.inc()
         self.dead_lettered += 1
 
-    def _send(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    def _send(self, topic: str, key: str | None, value: bytes, headers: Headers) -> None:
         raw_key = key.encode("utf-8") if key is not None else None
-        future = self._producer.send(topic, key=raw_key, value=value, headers=headers)
+        future = self._producer.send(topic, key=raw_key, value=value, headers=list(headers))
         self.sent += 1
         future.add_callback(self._on_delivered)
         future.add_errback(self._on_error, topic, key)

@@ -1,16 +1,21 @@
-"""Event contracts: JSON Schema files (the authority), Python types, and validation at the edges.
+"""Event contracts, defined once, and validation at the edges.
+
+* :mod:`schemas.contracts` — RawPost, EnrichedPost, DeadLetter, Alert: the TypedDicts the code
+  uses, carrying the constraints the JSON Schema files (``*.v1.json``) are generated from.
+* :mod:`schemas.posts` — :func:`raw_post`, the one RawPost factory.
+* :mod:`schemas.dead_letters` — :func:`dead_letter`, the one DeadLetter builder.
+* :mod:`schemas.wire` — :func:`dumps` and the record headers naming each contract.
+* :mod:`schemas.timestamps` — RFC 3339 formatting.
 
 Connectors validate before they publish; the enrich agent validates what it consumes and what it
-emits. Anything that fails becomes a :class:`InvalidMessage` carrying one readable reason, which
-the caller turns into a dead letter (see :func:`dead_letter`).
+emits. Anything that fails becomes an :class:`InvalidMessage` carrying one readable reason, which
+the caller turns into a dead letter.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any, cast
@@ -18,27 +23,41 @@ from typing import Any, cast
 import fastjsonschema
 import orjson
 
-from schemas.types import DeadLetter, EnrichedPost, RawPost
+from schemas.alerts import alert_id
+from schemas.contracts import CONTRACTS, Alert, DeadLetter, EnrichedPost, RawPost
+from schemas.dead_letters import dead_letter
+from schemas.posts import raw_post
+from schemas.timestamps import now_rfc3339, to_rfc3339
+from schemas.wire import (
+    ALERT_HEADERS,
+    DEAD_LETTER_HEADERS,
+    ENRICHED_POST_HEADERS,
+    RAW_POST_HEADERS,
+    Headers,
+    dumps,
+)
 
 __all__ = [
+    "ALERT_HEADERS",
+    "DEAD_LETTER_HEADERS",
+    "ENRICHED_POST_HEADERS",
+    "RAW_POST_HEADERS",
+    "Alert",
     "DeadLetter",
     "EnrichedPost",
+    "Headers",
     "InvalidMessage",
     "RawPost",
+    "alert_id",
     "dead_letter",
     "decode_raw_post",
     "dumps",
     "load_schema",
     "now_rfc3339",
+    "raw_post",
+    "to_rfc3339",
     "validate",
 ]
-
-SCHEMA_FILES = {
-    "raw_post": "raw_post.v1.json",
-    "enriched_post": "enriched_post.v1.json",
-    "dead_letter": "dead_letter.v1.json",
-}
-SCHEMA_TITLES = {"raw_post": "RawPost", "enriched_post": "EnrichedPost", "dead_letter": "DeadLetter"}
 
 
 class InvalidMessage(ValueError):
@@ -52,8 +71,10 @@ class InvalidMessage(ValueError):
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema document for ``raw_post``, ``enriched_post`` or ``dead_letter``."""
-    text = resources.files(__package__).joinpath(SCHEMA_FILES[name]).read_text(encoding="utf-8")
+    """The JSON Schema document of a contract: ``raw_post``, ``enriched_post``, ``dead_letter`` or ``alert``."""
+    if name not in CONTRACTS:
+        raise KeyError(f"no contract named {name!r}; the contracts are {', '.join(CONTRACTS)}")
+    text = resources.files(__package__).joinpath(f"{name}.v1.json").read_text(encoding="utf-8")
     return cast(dict[str, Any], orjson.loads(text))
 
 
@@ -63,13 +84,13 @@ def _validator(name: str) -> Callable[[Any], Any]:
 
 
 def validate(name: str, obj: Any) -> None:
-    """Raise :class:`InvalidMessage` unless ``obj`` meets the named schema."""
+    """Raise :class:`InvalidMessage` unless ``obj`` meets the named contract's schema."""
     try:
         _validator(name)(obj)
     except fastjsonschema.JsonSchemaValueException as exc:
         # fastjsonschema calls the document "data"; the reason names the field instead.
         detail = re.sub(r"^data\.?\s*", "", exc.message)
-        raise InvalidMessage(f"not a valid {SCHEMA_TITLES[name]}: {detail}") from None
+        raise InvalidMessage(f"not a valid {CONTRACTS[name].__name__}: {detail}") from None
 
 
 def decode_raw_post(data: bytes | None) -> RawPost:
@@ -88,41 +109,3 @@ def decode_raw_post(data: bytes | None) -> RawPost:
         raise InvalidMessage(f"value is a JSON {type(obj).__name__}, not an object", stage="decode")
     validate("raw_post", obj)
     return cast(RawPost, obj)
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, the wire format of every ascolto topic."""
-    return orjson.dumps(obj)
-
-
-def now_rfc3339() -> str:
-    """Current UTC time as RFC 3339 with milliseconds and a Z."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def dead_letter(
-    stage: str,
-    error: str,
-    original: bytes | None,
-    *,
-    topic: str | None = None,
-    partition: int | None = None,
-    offset: int | None = None,
-) -> DeadLetter:
-    """A DeadLetter record keeping the original bytes (as text when they are UTF-8, else base64)."""
-    raw = original or b""
-    try:
-        body, encoding = raw.decode("utf-8"), "text"
-    except UnicodeDecodeError:
-        body, encoding = base64.b64encode(raw).decode("ascii"), "base64"
-    return {
-        "stage": stage,
-        "error": error,
-        "original": body,
-        "original_encoding": cast(Any, encoding),
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "at": now_rfc3339(),
-        "schema_version": 1,
-    }

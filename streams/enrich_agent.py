@@ -7,10 +7,11 @@ import time
 
 import faust
 
+from schemas import ENRICHED_POST_HEADERS
 from streams import metrics
 from streams.enrichers import EnrichmentChain
 from streams.processing import Enriched, enrich_message
-from streams.stream_topics import ENRICHED_HEADERS, StreamTopics
+from streams.stream_topics import StreamTopics
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def add_enrich_agent(app: faust.App, topics: StreamTopics, chain: EnrichmentChai
             metrics.ENRICH_SECONDS.observe(time.perf_counter() - started)
             if isinstance(outcome, Enriched):
                 await topics.enriched.send(
-                    key=outcome.post["id"].encode("utf-8"), value=outcome.value, headers=ENRICHED_HEADERS
+                    key=outcome.post["id"].encode("utf-8"), value=outcome.value, headers=list(ENRICHED_POST_HEADERS)
                 )
                 metrics.POSTS_ENRICHED.inc()
             else:

@@ -8,11 +8,8 @@ import faust
 
 from core.kafka import TopicNames
 from core.settings import Settings
-from schemas import dead_letter, dumps
+from schemas import DEAD_LETTER_HEADERS, dead_letter, dumps
 from streams import metrics
-
-DLQ_HEADERS = {"content-type": b"application/json", "ascolto-schema": b"dead_letter/1"}
-ENRICHED_HEADERS = {"content-type": b"application/json", "ascolto-schema": b"enriched_post/1"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ class StreamTopics:
         themselves rather than through Faust, which flushes its producer before committing).
         """
         letter = dead_letter(stage, reason, value, topic=topic, partition=partition, offset=offset)
-        delivery = await self.dlq.send(key=key, value=dumps(letter), headers=DLQ_HEADERS)
+        delivery = await self.dlq.send(key=key, value=dumps(letter), headers=list(DEAD_LETTER_HEADERS))
         if wait:
             await delivery
         metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc()

@@ -12,26 +12,15 @@ import typer
 from ascolto.cli.output import console
 from core.errors import AscoltoError
 from core.settings import get_settings
-from schemas import dumps, now_rfc3339
+from schemas import dumps, raw_post
 
 
 def _as_raw_post(line: bytes) -> bytes:
     """A JSON object line is taken as a RawPost; any other line as the text of a new post."""
     if line.lstrip().startswith(b"{"):
         return line
-    text = line.decode("utf-8", "replace")
     native_id = hashlib.sha256(line).hexdigest()[:24]
-    return dumps(
-        {
-            "id": f"text:{native_id}",
-            "source": "text",
-            "native_id": native_id,
-            "text": text,
-            "created_at": now_rfc3339(),
-            "author": {"id": "unknown", "handle": "unknown"},
-            "schema_version": 1,
-        }
-    )
+    return dumps(raw_post(source="text", native_id=native_id, text=line.decode("utf-8", "replace")))
 
 
 def enrich(

@@ -11,7 +11,7 @@ import emoji
 import yaml
 
 from core.settings import Settings, get_settings
-from schemas.types import Entities
+from schemas.contracts import Entities
 from streams.enrichers.base import enricher
 from streams.enrichers.matcher import PhraseMatcher
 from streams.enrichers.reloading import ReloadingFile

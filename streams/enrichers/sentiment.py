@@ -8,7 +8,7 @@ from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from schemas.types import Sentiment, SentimentLabel
+from schemas.contracts import Sentiment, SentimentLabel
 from streams.enrichers.base import enricher
 from streams.enrichers.sentiment_it import ItalianSentiment
 

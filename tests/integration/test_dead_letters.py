@@ -8,19 +8,11 @@ import orjson
 from kafka import KafkaProducer
 
 from core.kafka import kafka_client_config
-from schemas import now_rfc3339, validate
+from schemas import raw_post, validate
 
 
 def post(i: int, **over) -> dict:
-    p = {
-        "id": f"test:{i}",
-        "source": "test",
-        "native_id": str(i),
-        "text": f"post number {i} is great",
-        "created_at": now_rfc3339(),
-        "author": {"id": "u", "handle": "u"},
-        "schema_version": 1,
-    }
+    p = dict(raw_post(source="test", native_id=i, text=f"post number {i} is great", handle="u"))
     p.update(over)
     return p
 

@@ -1,7 +1,7 @@
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from schemas import dumps, validate
+from schemas import dumps, raw_post, validate
 from streams.enrichers import EnricherFailed, EnrichmentChain, enricher
 from streams.enrichers.base import REGISTRY
 from streams.enrichers.sentiment import label_for
@@ -22,15 +22,7 @@ def chain():
 
 
 def post(text, **over):
-    p = {
-        "id": "t:1",
-        "source": "t",
-        "native_id": "1",
-        "text": text,
-        "created_at": "2026-01-02T03:04:05Z",
-        "author": {"id": "u", "handle": "u"},
-        "schema_version": 1,
-    }
+    p = raw_post(source="t", native_id="1", text=text, created_at="2026-01-02T03:04:05Z", handle="u")
     p.update(over)
     return p
 

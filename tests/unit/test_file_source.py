@@ -5,9 +5,8 @@ import pytest
 
 from connectors.base import Rejected
 from connectors.file import Columns, FileSource
-from connectors.timestamps import to_rfc3339
 from core.errors import AscoltoError
-from schemas import validate
+from schemas import to_rfc3339, validate
 
 
 def test_jsonl_rows_map_to_valid_posts_and_bad_lines_are_rejected(tmp_path):

@@ -63,3 +63,49 @@ def test_dead_letter_keeps_original_bytes():
     validate("dead_letter", binary)
     assert binary["original_encoding"] == "base64"
     assert base64.b64decode(binary["original"]) == b"\xff\x00"
+
+
+def test_dead_letter_position_fields_are_optional_for_readers():
+    letter = dead_letter("connector:file", "why", b"x")
+    validate("dead_letter", {k: v for k, v in letter.items() if k not in ("topic", "partition", "offset")})
+    with pytest.raises(InvalidMessage, match="original_encoding"):
+        validate("dead_letter", {**letter, "original_encoding": "hex"})
+
+
+def enriched(**over):
+    post = {
+        **raw(),
+        "lang": "en",
+        "sentiment": {"compound": -0.5, "pos": 0.0, "neu": 0.5, "neg": 0.5, "label": "negative", "model": "vader"},
+        "topics": ["billing"],
+        "entities": {"hashtags": [], "mentions": [], "urls": [], "emoji": [], "watch_terms": []},
+        "enriched_at": "2026-01-02T03:04:06Z",
+    }
+    post.update(over)
+    return post
+
+
+@pytest.mark.parametrize(
+    ("name", "doc", "fragment"),
+    [
+        ("raw_post", raw(author={"id": "u1", "handle": "anna", "age": 3}), "age"),
+        ("raw_post", raw(metrics={"likes": 1, "views": 2}), "views"),
+        ("raw_post", raw(metrics={"likes": -1}), "likes"),
+        ("raw_post", raw(lang_hint="english"), "lang_hint"),
+        ("raw_post", raw(id="no-colon"), "id"),
+        ("enriched_post", enriched(sentiment={**enriched()["sentiment"], "extra": 1}), "extra"),
+        ("enriched_post", enriched(entities={**enriched()["entities"], "places": []}), "places"),
+        ("enriched_post", enriched(topics=["a", "a"]), "topics"),
+        ("enriched_post", enriched(enriched_at="soon"), "enriched_at"),
+        ("enriched_post", enriched(lang="italian"), "lang"),
+    ],
+)
+def test_nested_objects_are_closed_and_constrained(name, doc, fragment):
+    with pytest.raises(InvalidMessage) as info:
+        validate(name, doc)
+    assert fragment in info.value.reason
+
+
+def test_enriched_posts_admit_plugin_fields_and_null_optionals():
+    validate("enriched_post", enriched(asks_question=True, url=None, metrics=None, raw=None, duplicate_of=None))
+    validate("raw_post", raw(author={"id": "u1", "handle": "anna", "name": None, "followers": None}))

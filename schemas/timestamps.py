@@ -1,8 +1,21 @@
-"""Timestamps from the wild (ISO 8601, epoch seconds or milliseconds) → RFC 3339 UTC."""
+"""RFC 3339 UTC timestamps: the one format every contract's times are written in.
+
+:func:`to_rfc3339` normalises timestamps from the wild (ISO 8601, epoch seconds or milliseconds);
+:func:`now_rfc3339` stamps the current time. Both write milliseconds and a ``Z``.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+
+def _format(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_rfc3339() -> str:
+    """Current UTC time as RFC 3339 with milliseconds and a Z."""
+    return _format(datetime.now(UTC))
 
 
 def to_rfc3339(value: object) -> str:
@@ -12,7 +25,10 @@ def to_rfc3339(value: object) -> str:
     ):
         number = float(value)
         # Epoch milliseconds are 13 digits today; seconds are 10.
-        dt = datetime.fromtimestamp(number / 1000 if abs(number) > 1e11 else number, tz=UTC)
+        try:
+            dt = datetime.fromtimestamp(number / 1000 if abs(number) > 1e11 else number, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"created_at {value!r} is an epoch number out of range") from None
     elif isinstance(value, str) and value.strip():
         try:
             dt = datetime.fromisoformat(value.strip())
@@ -22,4 +38,4 @@ def to_rfc3339(value: object) -> str:
             dt = dt.replace(tzinfo=UTC)
     else:
         raise ValueError(f"created_at {value!r} is empty or not a time")
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _format(dt)

@@ -1,0 +1,27 @@
+"""How contracts travel on Kafka: compact UTF-8 JSON values and the headers naming the contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+#: Record headers as (name, value) pairs, immutable so no send can change a shared constant. Both
+#: kafka-python and Faust take a fresh list of them: ``send(..., headers=list(RAW_POST_HEADERS))``.
+Headers = tuple[tuple[str, bytes], ...]
+
+
+def contract_headers(contract: str, version: int = 1) -> Headers:
+    """The headers of a record carrying ``contract`` (e.g. ``raw_post``), so consumers can tell it without parsing."""
+    return (("content-type", b"application/json"), ("ascolto-schema", f"{contract}/{version}".encode("ascii")))
+
+
+RAW_POST_HEADERS = contract_headers("raw_post")
+ENRICHED_POST_HEADERS = contract_headers("enriched_post")
+DEAD_LETTER_HEADERS = contract_headers("dead_letter")
+ALERT_HEADERS = contract_headers("alert")
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the wire format of every ascolto topic."""
+    return orjson.dumps(obj)
