@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint stop bench
+.PHONY: install demo test lint tools stop bench
 
 $(BIN)/ascolto: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "ascolto needs Python 3.11 or newer: set PYTHON=/path/to/python3.11")'
@@ -18,14 +18,21 @@ install: $(BIN)/ascolto
 demo: install
 	$(BIN)/ascolto demo
 
-## Lint, then unit and integration tests (the integration tests use the real local stack).
-test: install
-	$(BIN)/ruff check .
+## Lint and type-check, then every test: unit (no server) and integration (the real local stack,
+## started here if needed). pytest's summary counts the results per marker.
+test: lint tools
 	$(BIN)/ascolto stack up
 	$(BIN)/pytest -q
 
+## ruff, mypy over all product code, and the import layers (all configured in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## kcat and promtool, which two tests use; says in one sentence what to install if it cannot.
+tools:
+	@deploy/local/install-test-tools.sh $(BIN)
 
 stop: install
 	$(BIN)/ascolto stack down

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import orjson
@@ -11,9 +10,8 @@ from connectors.generator import GeneratorSource
 from schemas import validate
 
 
-def test_kcat_reads_connector_output(pipeline, tmp_path):
-    kcat = shutil.which("kcat")
-    assert kcat, "kcat is not installed: `apt-get install kcat` (.ci/run does it)"
+def test_kcat_reads_connector_output(pipeline, tmp_path, require_tool):
+    kcat = require_tool("kcat", "kcat")
     posts = list(GeneratorSource(count=40, seed=5))
     path = tmp_path / "p.jsonl"
     path.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in posts))

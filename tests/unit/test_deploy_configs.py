@@ -1,7 +1,6 @@
 """Deployment files checked by their own tools (promtool from Debian's prometheus package)."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,9 +9,8 @@ import yaml
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-def test_prometheus_config_and_rules_are_valid():
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is not installed: `apt-get install prometheus` (.ci/run does it)"
+def test_prometheus_config_and_rules_are_valid(require_tool):
+    promtool = require_tool("promtool", "prometheus")
     result = subprocess.run(
         [promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
         capture_output=True, text=True, timeout=60,

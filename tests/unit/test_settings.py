@@ -5,7 +5,9 @@ from core.settings import Settings, get_settings
 from elastic.client import unreachable
 
 
-def test_defaults_point_at_the_local_stack():
+def test_defaults_point_at_the_local_stack(monkeypatch):
+    monkeypatch.delenv("ASCOLTO_KAFKA_BROKERS")  # set to a closed port for every unit test
+    monkeypatch.delenv("ASCOLTO_ES_URL")
     settings = Settings(stack_kafka_port=19092, stack_es_port=19200)
     assert settings.kafka_brokers == "127.0.0.1:19092"
     assert settings.es_url == "http://127.0.0.1:19200"
