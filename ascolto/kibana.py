@@ -8,6 +8,7 @@ that the use (aggregation, sort, time field) needs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import Iterator
@@ -15,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 
+from ascolto.resources import deploy_path
 from core.errors import AscoltoError
-from core.settings import REPO_ROOT, Settings
+from core.settings import Settings
 from elastic.templates import render_posts_templates, template_file
 
-SAVED_OBJECTS = REPO_ROOT / "deploy" / "kibana" / "ascolto.ndjson"
+SAVED_OBJECTS = deploy_path("kibana", "ascolto.ndjson")
 NUMERIC = {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float"}
 AGGREGATABLE = NUMERIC | {"keyword", "date", "boolean", "ip"}
 #: What each aggregation type needs of its field.
@@ -147,10 +150,6 @@ def check_saved_objects(settings: Settings, path: Path = SAVED_OBJECTS) -> list[
 
 def import_saved_objects(url: str, settings: Settings, path: Path = SAVED_OBJECTS, space: str | None = None) -> dict:
     """POST the NDJSON to Kibana's ``/api/saved_objects/_import?overwrite=true``; Kibana's answer."""
-    import asyncio
-
-    import aiohttp
-
     headers = {"kbn-xsrf": "ascolto"}
     if settings.kibana_api_key:
         headers["Authorization"] = f"ApiKey {settings.kibana_api_key.get_secret_value()}"

@@ -19,10 +19,8 @@ The second needs ``ascolto stack up``. Nothing here is a fake: the worker is a r
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -32,10 +30,16 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import orjson
+from elasticsearch import ApiError
+from kafka import KafkaAdminClient, KafkaConsumer
 
+from ascolto import launcher
+from connectors.producer import PostProducer
 from core.kafka import TopicNames, ensure_topics, kafka_client_config
 from core.settings import Settings
+from elastic.client import es_client
 from schemas import EnrichedPost, RawPost, raw_post
+from streams.enrichers import EnrichmentChain
 
 T = TypeVar("T")
 
@@ -56,8 +60,6 @@ def run_enricher(
     name: str, text_or_post: str | RawPost, *, before: Iterable[str] = ("language", "sentiment"), **settings: Any
 ) -> EnrichedPost:
     """Enrich one post with the built-in enrichers in ``before`` plus ``name`` (any name the worker accepts)."""
-    from streams.enrichers import EnrichmentChain
-
     post = make_post(text_or_post) if isinstance(text_or_post, str) else text_or_post
     chain = EnrichmentChain.from_names([*before, name], Settings(**settings))
     return chain.enrich(post)
@@ -84,10 +86,6 @@ def free_port() -> int:
 def remove_deployment(settings: Settings, topic_prefix: str) -> None:
     """Delete what a throw-away deployment left: its posts indices, templates, and the Kafka topics
     (ours and Faust's internal ones) whose names start with ``topic_prefix``."""
-    from kafka import KafkaAdminClient
-
-    from elastic.client import es_client
-
     alias = settings.es_index
     es = es_client(settings)
     try:
@@ -120,21 +118,18 @@ class LocalPipeline:
             "topic_prefix": f"test-{self.uid}.",
             "es_index": f"test-{self.uid}-posts",
             "app_id": f"test-{self.uid}",
-            "web_port": "0",
+            "web_port": str(free_port()),
             "metrics_port": str(free_port()),
             "data_dir": str(self.workdir / "data"),
             "index_batch_seconds": "0.5",
             **{k: str(v) for k, v in settings.items()},
         }
-        self.env = {
-            **os.environ,
-            **{f"ASCOLTO_{k.upper()}": v for k, v in overrides.items()},
-            # The worker must import what this process can (a plugin under test, for one).
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        }
-        self.settings = Settings(**overrides)  # type: ignore[arg-type]
+        self.overrides = overrides
+        # The worker must import what this process can (a plugin under test, for one).
+        self.env = launcher.child_env(overrides)
+        self.settings = launcher.settings_of(self.env)
         self.topics = TopicNames.of(self.settings)
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.worker: launcher.ChildProcess | None = None
         self.worker_log = self.workdir / "worker.log"
         self._es: Any = None
 
@@ -149,26 +144,18 @@ class LocalPipeline:
         self.close()
 
     def start_worker(self) -> None:
-        """Start ``ascolto worker`` for this pipeline as a separate process."""
-        with self.worker_log.open("wb") as log:
-            self.worker = subprocess.Popen(
-                [sys.executable, "-m", "ascolto", "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+        """Start ``ascolto worker`` for this pipeline as a separate process; returns once its API answers."""
+        self.worker = launcher.start_worker(self.overrides, log_file=self.worker_log, env=self.env)
 
     def stop_worker(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            self.worker.terminate()
-            try:
-                self.worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
-                self.worker.wait()
+        if self.worker is not None:
+            self.worker.stop()
 
     def assert_worker_alive(self) -> None:
-        assert self.worker is not None and self.worker.poll() is None, f"worker died; log:\n{self.log_tail()}"
+        assert self.worker is not None and self.worker.running(), f"worker died; log:\n{self.log_tail()}"
 
     def log_tail(self, chars: int = 4000) -> str:
-        return self.worker_log.read_text(errors="replace")[-chars:] if self.worker_log.exists() else ""
+        return self.worker.log_tail(chars) if self.worker is not None else ""
 
     def close(self) -> None:
         self.stop_worker()
@@ -179,32 +166,24 @@ class LocalPipeline:
     # --- talking to it -----------------------------------------------------------------------
     @property
     def es(self) -> Any:
-        from elastic.client import es_client
-
         if self._es is None:
             self._es = es_client(self.settings)
         return self._es
 
     def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``ascolto ARGS`` against this pipeline."""
-        result = subprocess.run(
-            [sys.executable, "-m", "ascolto", *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        result = launcher.run(args, env=self.env, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"ascolto {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
     def publish(self, posts: Iterable[RawPost]) -> int:
         """Publish posts with the connectors' producer; returns how many were sent as posts."""
-        from connectors.producer import PostProducer
-
         with PostProducer(self.settings, stage="connector:test") as producer:
             return sum(1 for p in posts if producer.publish(p))
 
     def read(self, topic: str, expected: int, timeout: float = 120) -> list[Any]:
         """Records of ``topic`` from the beginning until ``expected`` have arrived (then a last short poll)."""
-        from kafka import KafkaConsumer
-
         consumer = KafkaConsumer(
             topic,
             **kafka_client_config(self.settings),
@@ -241,8 +220,6 @@ class LocalPipeline:
 
     def wait_count(self, expected: int, query: dict[str, Any] | None = None, timeout: float = 180) -> None:
         """Wait until exactly ``expected`` documents match, checking the worker stays alive."""
-
-        from elasticsearch import ApiError
 
         def check() -> bool:
             self.assert_worker_alive()

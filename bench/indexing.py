@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 from elasticsearch.helpers import parallel_bulk
 from kafka import KafkaProducer
 
-from ascolto.testing import remove_deployment
+from ascolto import launcher
+from ascolto.testing import free_port, remove_deployment
 from connectors.generator import GeneratorSource
 from core.kafka import ensure_topics, kafka_client_config
 from core.settings import Settings
@@ -64,13 +64,13 @@ async def bootstrap(settings: Settings) -> str:
         await client.close()
 
 
-def wait_count(es, index: str, n: int, worker: subprocess.Popen | None = None) -> None:
+def wait_count(es, index: str, n: int, worker: launcher.ChildProcess | None = None) -> None:
     while True:
         es.indices.refresh(index=index)
         if es.count(index=index)["count"] >= n:
             return
-        if worker is not None and worker.poll() is not None:
-            sys.exit("worker exited")
+        if worker is not None and not worker.running():
+            sys.exit(f"worker exited; see {worker.log_file}")
         time.sleep(0.2)
 
 
@@ -88,7 +88,7 @@ def direct(docs: list[dict], settings: Settings, batch: int, parallel: int) -> f
     return rate
 
 
-def pipeline(docs: list[dict], settings: Settings, env: dict[str, str]) -> float:
+def pipeline(docs: list[dict], settings: Settings, overrides: dict[str, str]) -> float:
     names = ensure_topics(settings)
     producer = KafkaProducer(**kafka_client_config(settings), acks="all", linger_ms=20, batch_size=256 * 1024)
     for d in docs:
@@ -96,10 +96,7 @@ def pipeline(docs: list[dict], settings: Settings, env: dict[str, str]) -> float
     producer.flush()
     producer.close()
     workdir = Path(tempfile.mkdtemp(prefix="ascolto-bench-"))
-    with (workdir / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "ascolto", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    worker = launcher.start_worker(overrides, log_file=workdir / "worker.log")
     es = es_client(settings)
     try:
         while not es.indices.exists_alias(name=settings.es_index):
@@ -107,8 +104,7 @@ def pipeline(docs: list[dict], settings: Settings, env: dict[str, str]) -> float
         wait_count(es, settings.es_index, len(docs), worker)
         return span_rate(es, settings.es_index, len(docs))
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        worker.stop()
         es.close()
 
 
@@ -125,20 +121,20 @@ def main() -> None:
     uid = uuid.uuid4().hex[:8]
     direct_settings = Settings(es_index=f"bench-{uid}-direct")
     overrides = {
-        "ASCOLTO_TOPIC_PREFIX": f"bench-{uid}.",
-        "ASCOLTO_ES_INDEX": f"bench-{uid}-pipeline",
-        "ASCOLTO_APP_ID": f"bench-{uid}",
-        "ASCOLTO_WEB_PORT": "0",
-        "ASCOLTO_METRICS_PORT": "0",
-        "ASCOLTO_LOG_LEVEL": "warning",
-        "ASCOLTO_INDEX_BATCH_SIZE": str(args.batch_size),
-        "ASCOLTO_INDEX_PARALLEL": str(args.parallel),
-        "ASCOLTO_DATA_DIR": tempfile.mkdtemp(prefix="ascolto-bench-data-"),
+        "topic_prefix": f"bench-{uid}.",
+        "es_index": f"bench-{uid}-pipeline",
+        "app_id": f"bench-{uid}",
+        "web_port": str(free_port()),  # answers once the worker is up: the launcher waits for it
+        "metrics_port": "0",
+        "log_level": "warning",
+        "index_batch_size": str(args.batch_size),
+        "index_parallel": str(args.parallel),
+        "data_dir": tempfile.mkdtemp(prefix="ascolto-bench-data-"),
     }
-    pipeline_settings = Settings(**{k.removeprefix("ASCOLTO_").lower(): v for k, v in overrides.items()})
+    pipeline_settings = launcher.settings_of(launcher.child_env(overrides))
     try:
         direct_rate = direct(docs, direct_settings, args.batch_size, args.parallel)
-        pipeline_rate = pipeline(docs, pipeline_settings, {**os.environ, **overrides})
+        pipeline_rate = pipeline(docs, pipeline_settings, overrides)
     finally:
         remove_deployment(direct_settings, f"bench-{uid}")
         remove_deployment(pipeline_settings, f"bench-{uid}")

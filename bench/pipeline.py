@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,8 @@ from pathlib import Path
 from elasticsearch import ApiError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from ascolto.testing import remove_deployment
+from ascolto import launcher
+from ascolto.testing import free_port, remove_deployment
 from connectors.base import Rejected, Source, publish_all
 from connectors.generator import GeneratorSource
 from connectors.producer import PostProducer
@@ -129,25 +129,19 @@ def main() -> None:
     args = parser.parse_args()
 
     uid = uuid.uuid4().hex[:8]
-    overrides = {
-        "ASCOLTO_TOPIC_PREFIX": f"bench-{uid}.",
-        "ASCOLTO_ES_INDEX": f"bench-{uid}-posts",
-        "ASCOLTO_APP_ID": f"bench-{uid}",
-        "ASCOLTO_WEB_PORT": "0",
-        "ASCOLTO_METRICS_PORT": "0",
-        "ASCOLTO_LOG_LEVEL": "warning",
-    }
     tmp = Path(tempfile.mkdtemp(prefix="ascolto-bench-"))
-    overrides["ASCOLTO_DATA_DIR"] = str(tmp / "data")
-    settings = Settings(**{k.removeprefix("ASCOLTO_").lower(): v for k, v in overrides.items()})
+    overrides = {
+        "topic_prefix": f"bench-{uid}.",
+        "es_index": f"bench-{uid}-posts",
+        "app_id": f"bench-{uid}",
+        "web_port": str(free_port()),  # answers once the worker is up: the launcher waits for it
+        "metrics_port": "0",
+        "log_level": "warning",
+        "data_dir": str(tmp / "data"),
+    }
+    settings = launcher.settings_of(launcher.child_env(overrides))
     ensure_topics(settings)
-    log = (tmp / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "ascolto", "worker"],
-        env={**os.environ, **overrides},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = launcher.start_worker(overrides, log_file=tmp / "worker.log")
     sampler = Sampler(settings)
     es = es_client(settings)
     try:
@@ -157,8 +151,8 @@ def main() -> None:
             producer.publish(warm)
         # 503 while the fresh index's shard starts, 404 until the post is there.
         while not es.options(ignore_status=(404, 503)).exists(index=settings.es_index, id=warm["id"]).body:
-            if worker.poll() is not None:
-                sys.exit(f"worker exited; see {tmp / 'worker.log'}")
+            if not worker.running():
+                sys.exit(f"worker exited; see {worker.log_file}")
             time.sleep(0.2)
 
         threading.Thread(target=sampler.run, daemon=True).start()
@@ -173,8 +167,8 @@ def main() -> None:
             count = es.count(index=settings.es_index)["count"]
             if count >= expected:
                 break
-            if worker.poll() is not None:
-                sys.exit(f"worker exited; see {tmp / 'worker.log'}")
+            if not worker.running():
+                sys.exit(f"worker exited; see {worker.log_file}")
             time.sleep(0.2)
         t_done = time.time()
         while len(sampler.seen) < len(sampler.created):
@@ -196,8 +190,7 @@ def main() -> None:
         print(f"  worker peak RSS: {rss:.0f} MiB")
     finally:
         sampler.stop.set()
-        worker.terminate()
-        worker.wait(timeout=60)
+        worker.stop()
         es.close()
         remove_deployment(settings, f"bench-{uid}")
 

@@ -6,6 +6,9 @@ import logging
 import threading
 from typing import Any
 
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
+
 from connectors import metrics
 from core.errors import DeliveryError
 from core.kafka import TopicNames, ensure_topics, kafka_client_config, unreachable
@@ -32,9 +35,6 @@ class PostProducer:
     """
 
     def __init__(self, settings: Settings, stage: str) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
-
         self.stage = stage
         self.topics: TopicNames = ensure_topics(settings)
         compression = None if settings.kafka_compression == "none" else settings.kafka_compression
@@ -99,8 +99,6 @@ class PostProducer:
     # --- completion --------------------------------------------------------------------------
     def flush(self, timeout: float | None = 120.0) -> None:
         """Wait for every acknowledgement; raise :class:`DeliveryError` if any record failed."""
-        from kafka.errors import KafkaTimeoutError
-
         try:
             self._producer.flush(timeout=timeout)
         except KafkaTimeoutError:

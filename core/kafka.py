@@ -6,6 +6,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
 from core.errors import KafkaUnavailable
 from core.settings import Settings
 
@@ -57,10 +61,6 @@ def ensure_topics(settings: Settings) -> TopicNames:
     Relying on broker auto-creation would give one partition and the broker's default
     message size, which is too small for the dead letters of oversized posts.
     """
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
-
     names = TopicNames.of(settings)
     logging.getLogger("kafka").setLevel(logging.ERROR)
     try:

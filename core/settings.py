@@ -10,25 +10,28 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
-
-def _default_stack_dir() -> Path:
-    # A checkout keeps its servers beside it (git-ignored); an installed wheel uses the user cache.
-    if (REPO_ROOT / "deploy" / "local").is_dir():
-        return REPO_ROOT / ".ascolto" / "stack"
-    return Path.home() / ".cache" / "ascolto" / "stack"
+def _default_home() -> Path:
+    # Per user, never relative to the code: an installed ascolto must not write under site-packages.
+    return Path(user_data_dir("ascolto"))
 
 
 class Settings(BaseSettings):
     """Runtime configuration for connectors, the worker, the CLI and the local stack."""
 
     model_config = SettingsConfigDict(env_prefix="ASCOLTO_", extra="ignore", frozen=True)
+
+    # --- Where state lives -------------------------------------------------------------------
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Root of ascolto's state (worker data, local stack); default: the per-user data directory.",
+    )
 
     # --- Kafka ---------------------------------------------------------------------------
     kafka_brokers: str = Field("", description="Comma-separated host:port list; defaults to the local stack.")
@@ -101,10 +104,15 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes)."
     )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
-    data_dir: Path = Field(REPO_ROOT / ".ascolto" / "data", description="Worker state (Faust data dir).")
+    data_dir: Path = Field(
+        default_factory=lambda data: data["home"] / "data", description="Worker state (Faust data dir); <home>/data."
+    )
 
     # --- Local embedded stack (ascolto stack up) -------------------------------------------
-    stack_dir: Path = Field(default_factory=_default_stack_dir, description="Where servers, data and logs live.")
+    stack_dir: Path = Field(
+        default_factory=lambda data: data["home"] / "stack",
+        description="Where the local servers, their data and logs live; <home>/stack.",
+    )
     stack_kafka_version: str = "3.9.1"
     stack_kafka_port: int = Field(9092, ge=1, le=65535)
     stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
@@ -117,6 +125,12 @@ class Settings(BaseSettings):
         "ascolto", description="Unprivileged user that runs Elasticsearch when ascolto runs as root."
     )
     stack_timeout: float = Field(180.0, gt=0, description="Seconds to wait for a server to become ready.")
+
+    @field_validator("home", "data_dir", "stack_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Resolved once, so that every process (and the pid files they share) agrees on one path.
+        return path.expanduser().resolve()
 
     @model_validator(mode="after")
     def _derive_endpoints(self) -> Settings:

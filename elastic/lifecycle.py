@@ -132,19 +132,24 @@ class PostsIndex:
         """Roll the write index over when a condition is met (or now, with ``force``); the new index name."""
         if self.settings.es_ilm and not force:
             return None  # ILM does it
-        conditions: dict[str, object] = {
-            "max_age": self.settings.es_rollover_max_age,
-            "max_primary_shard_size": self.settings.es_rollover_max_size,
-        }
-        if self.settings.es_rollover_max_docs:
-            conditions["max_docs"] = self.settings.es_rollover_max_docs
-        resp = await self.client.indices.rollover(alias=self.alias, conditions=None if force else conditions)
+        conditions = None if force else self.rollover_conditions()
+        resp = await self.client.indices.rollover(alias=self.alias, conditions=conditions)
         if resp.get("rolled_over"):
             await self._wait_started(resp["new_index"])
             log.info("rolled %s over from %s to %s", self.alias, resp["old_index"], resp["new_index"])
             await self.refresh()
             return str(resp["new_index"])
         return None
+
+    def rollover_conditions(self) -> dict[str, object]:
+        """The ASCOLTO_ES_ROLLOVER_* conditions, in the rollover API's terms."""
+        conditions: dict[str, object] = {
+            "max_age": self.settings.es_rollover_max_age,
+            "max_primary_shard_size": self.settings.es_rollover_max_size,
+        }
+        if self.settings.es_rollover_max_docs:
+            conditions["max_docs"] = self.settings.es_rollover_max_docs
+        return conditions
 
     async def _wait_started(self, index: str) -> None:
         # Searches through the alias fail with 503 until the new index's primary shard has started.

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import faust
+from elasticsearch import AsyncElasticsearch
 
 from core.kafka import TopicNames
 from core.settings import Settings
-from elastic.client import async_es_client
 from streams.enrich_agent import add_enrich_agent
 from streams.enrichers.chain import chain_from_settings
 from streams.index_agent import add_index_agent
 from streams.stream_topics import StreamTopics
-from web.api import add_api
 
 
-def create_app(settings: Settings) -> faust.App:
-    """A Faust app running the enrich and index agents for ``settings``."""
+def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
+    """A Faust app running the enrich and index agents for ``settings``, indexing through ``es``.
+
+    The caller owns ``es`` (the worker shares it with its HTTP API and closes it at shutdown).
+    """
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.broker_list],
@@ -41,15 +43,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     topics = StreamTopics.declare(app, TopicNames.of(settings), settings)
     add_enrich_agent(app, topics, chain_from_settings(settings))
-    # One Elasticsearch client for indexing and the API; it connects on first use.
-    es = async_es_client(settings)
     add_index_agent(app, topics, es, settings)
-    add_api(app, es, settings)
-
-    @app.on_before_shutdown.connect
-    async def close_es(app: faust.App, **kwargs: object) -> None:
-        await es.close()
-
     return app
 
 

@@ -9,8 +9,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ascolto.cli.output import console
-from ascolto.cli.worker_cmd import serve_metrics
+from ascolto.metrics_endpoint import serve_metrics
 from connectors.base import PublishReport, Source, publish_all
+from connectors.file import Columns, FileSource
+from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
+from connectors.producer import PostProducer
 from core.settings import get_settings
 
 app = typer.Typer(help="Publish posts from a source to Kafka (posts.raw).", no_args_is_help=True)
@@ -25,8 +28,6 @@ MetricsPort = Annotated[
 
 def run_source(source: Source, rate: float | None, *, quiet: bool = False, metrics_port: int = 0) -> PublishReport:
     """Publish a source with a progress bar and a one-line summary (and /metrics when a port is given)."""
-    from connectors.producer import PostProducer
-
     settings = get_settings()
     if metrics_port:
         serve_metrics(metrics_port, settings.metrics_bind)
@@ -58,8 +59,6 @@ def file(
     metrics_port: MetricsPort = 0,
 ) -> None:
     """Replay a JSONL or CSV file; rows that cannot be posts go to the dead-letter topic."""
-    from connectors.file import Columns, FileSource
-
     if fmt not in (None, "jsonl", "csv", "tsv"):
         raise typer.BadParameter("must be jsonl, csv or tsv", param_hint="--format")
     columns = Columns(id_column, text_column, created_at_column, author_column, lang_column)
@@ -82,8 +81,6 @@ def generator(
     metrics_port: MetricsPort = 0,
 ) -> None:
     """Synthetic Italian and English posts about brands and public services, with an optional negative burst."""
-    from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
-
     brand_list = [b.strip() for b in brands.split(",") if b.strip()] if brands else list(DEFAULT_BRANDS)
     burst = Burst(burst_after, burst_size, burst_brand or brand_list[0]) if burst_after is not None else None
     source = GeneratorSource(

@@ -6,10 +6,17 @@ import time
 from typing import Annotated
 
 import typer
+from elastic_transport import ConnectionError as TransportConnectionError
+from elasticsearch import ApiError
 
+from ascolto.cli.connect_cmd import run_source
 from ascolto.cli.output import console
+from ascolto.cli.stack_cmd import up
+from ascolto.launcher import BackgroundWorker
+from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 from core.errors import AscoltoError
 from core.settings import Settings, get_settings
+from elastic.client import es_client, unreachable
 
 
 def demo(
@@ -19,14 +26,11 @@ def demo(
     seed: Annotated[int | None, typer.Option(help="Seed for the generator.")] = None,
 ) -> None:
     """Start Kafka + Elasticsearch, a worker and a generator; wait until the posts are searchable."""
-    from ascolto.cli.connect_cmd import run_source
-    from ascolto.cli.stack_cmd import up
-    from ascolto.cli.worker_cmd import start_background_worker
-    from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
-
     settings = get_settings()
     up(only=None)
-    proc, started = start_background_worker(settings)
+    proc = BackgroundWorker(settings)
+    with console.status("starting the worker..."):
+        started = proc.start()
     console.print(f"[green]✓[/] worker {'started' if started else 'already running'} (log: {proc.log_file})")
 
     brand = DEFAULT_BRANDS[2]
@@ -43,11 +47,6 @@ def demo(
 
 
 def _count(settings: Settings, body: dict) -> int:
-    from elastic_transport import ConnectionError as TransportConnectionError
-    from elasticsearch import ApiError
-
-    from elastic.client import es_client, unreachable
-
     client = es_client(settings)
     try:
         client.indices.refresh(index=settings.es_index, ignore_unavailable=True)
@@ -62,7 +61,7 @@ def _count(settings: Settings, body: dict) -> int:
         client.close()
 
 
-def _wait_searchable(settings: Settings, prefix: str, expected: int, proc) -> int:
+def _wait_searchable(settings: Settings, prefix: str, expected: int, proc: BackgroundWorker) -> int:
     deadline = time.monotonic() + 300
     found = 0
     while time.monotonic() < deadline:

@@ -13,6 +13,8 @@ from ascolto.cli.output import console
 from core.errors import AscoltoError
 from core.settings import get_settings
 from schemas import dumps, raw_post
+from streams.enrichers.chain import chain_from_settings
+from streams.processing import Enriched, enrich_message
 
 
 def _as_raw_post(line: bytes) -> bytes:
@@ -27,9 +29,6 @@ def enrich(
     file: Annotated[str, typer.Argument(help="RawPost JSONL (or plain text lines); '-' reads stdin.")] = "-",
 ) -> None:
     """Print each post enriched (EnrichedPost JSONL on stdout) exactly as the worker would index it."""
-    from streams.enrichers.chain import chain_from_settings
-    from streams.processing import Enriched, enrich_message
-
     chain = chain_from_settings(get_settings())
     if file != "-" and not Path(file).is_file():
         raise AscoltoError(f"No such file: {file}; give a JSONL file, or '-' to read stdin.")

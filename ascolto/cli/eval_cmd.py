@@ -13,6 +13,8 @@ from rich.table import Table
 from ascolto.cli.output import stdout_console
 from ascolto.evaluation import LABELS, evaluate, read_labelled
 from core.settings import get_settings
+from streams.enrichers.language import Language
+from streams.enrichers.sentiment import MultilingualSentiment
 
 
 def eval_(
@@ -24,9 +26,6 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False,
 ) -> None:
     """Per-class precision, recall and F1, and macro-F1, of the sentiment the pipeline assigns."""
-    from streams.enrichers.language import Language
-    from streams.enrichers.sentiment import MultilingualSentiment
-
     settings = get_settings()
     sentiment = MultilingualSentiment()
     language = Language(settings)

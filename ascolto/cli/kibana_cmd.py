@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ascolto.cli.output import console, fail
+from ascolto.kibana import SAVED_OBJECTS, check_saved_objects, import_saved_objects
 from core.settings import get_settings
 
 app = typer.Typer(help="Kibana saved objects (data views, visualizations, dashboard).", no_args_is_help=True)
@@ -15,8 +16,6 @@ app = typer.Typer(help="Kibana saved objects (data views, visualizations, dashbo
 @app.command("check")
 def check() -> None:
     """Check that every field the saved objects use exists in the index templates with a fitting type."""
-    from ascolto.kibana import SAVED_OBJECTS, check_saved_objects
-
     problems = check_saved_objects(get_settings())
     if problems:
         for problem in problems:
@@ -34,8 +33,6 @@ def import_(
 
     Credentials come from ASCOLTO_KIBANA_API_KEY, or ASCOLTO_KIBANA_USERNAME and ASCOLTO_KIBANA_PASSWORD.
     """
-    from ascolto.kibana import import_saved_objects
-
     result = import_saved_objects(url, get_settings(), space=space)
     if not result.get("success", False):
         errors = "; ".join(f"{e.get('id')}: {e.get('error', {}).get('type')}" for e in result.get("errors", []))

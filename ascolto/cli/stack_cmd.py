@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from ascolto.cli.output import console
+from ascolto.launcher import BackgroundWorker
 from ascolto.stack import LocalStack
 from core.settings import get_settings
 
@@ -40,9 +41,7 @@ def up(only: Only = None) -> None:
 def down(only: Only = None) -> None:
     """Stop the local servers (and a demo worker) cleanly; data stays for the next `up`."""
     _check_only(only)
-    from ascolto.cli.worker_cmd import stop_background_worker
-
-    if only is None and stop_background_worker(get_settings()):
+    if only is None and BackgroundWorker(get_settings()).stop():
         console.print("[green]✓[/] demo worker stopped")
     for name, was_running in LocalStack(get_settings()).down(only):
         console.print(f"[green]✓[/] {name} {'stopped' if was_running else 'was not running'}")
@@ -50,11 +49,21 @@ def down(only: Only = None) -> None:
 
 @app.command()
 def status() -> None:
-    """Show whether each local server runs and answers, with its log file."""
-    table = Table("server", "version", "endpoint", "pid", "ready", "log")
+    """Show whether each local server (and a worker `ascolto demo` started) runs and answers, with its log.
+
+    Exits 3 when Kafka or Elasticsearch is not ready; the demo worker is optional.
+    """
+    settings = get_settings()
+    table = Table("process", "version", "endpoint", "pid", "ready", "log")
     all_ready = True
-    for st in LocalStack(get_settings()).status():
+    for st in LocalStack(settings).status():
         all_ready &= st.ready
         table.add_row(st.name, st.version, st.endpoint, str(st.pid or "-"), "yes" if st.ready else "no", str(st.log))
+    worker = BackgroundWorker(settings).status()
+    if worker.pid is not None:
+        ports = f"API :{worker.web_port or 'off'}, metrics :{worker.metrics_port or 'off'}"
+        table.add_row("worker", "", ports, str(worker.pid), "yes" if worker.ready else "no", str(worker.log))
+    else:
+        table.add_row("worker", "", "not started (`ascolto demo` starts one)", "-", "-", "")
     console.print(table)
     raise typer.Exit(0 if all_ready else 3)

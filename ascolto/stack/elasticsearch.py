@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ascolto.resources import deploy_path
 from ascolto.stack.service import DEPLOY_LOCAL, LocalService
 from ascolto.stack.tools import DEPENDENCY_PLUGIN, java_home, run_maven, unzip_with_modes
 from core.errors import StackError
@@ -88,7 +89,10 @@ class LocalElasticsearch(LocalService):
         marker = target / f".built-for-{self.version}"
         if marker.exists():
             return
-        project = DEPLOY_LOCAL.parent / "elasticsearch-plugin"
+        # Built in a copy under the stack directory: an installed ascolto's own files may be read-only.
+        project = self.home / "plugin-build"
+        shutil.rmtree(project, ignore_errors=True)
+        shutil.copytree(deploy_path("elasticsearch-plugin"), project, ignore=shutil.ignore_patterns("target"))
         run_maven(
             ["-q", "-f", str(project / "pom.xml"), "package", f"-Delasticsearch.version={self.version}"],
             self.home / "plugin-build.log",

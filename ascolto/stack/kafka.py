@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import subprocess
-import uuid
 from pathlib import Path
 
+from kafka import KafkaAdminClient
+
+from ascolto.stack.cluster_id import random_cluster_id
 from ascolto.stack.service import DEPLOY_LOCAL, LocalService
 from ascolto.stack.tools import DEPENDENCY_PLUGIN, java_home, run_maven
 from core.errors import StackError
@@ -86,7 +87,7 @@ class LocalKafka(LocalService):
             )
         )
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = random_cluster_id()
             fmt = subprocess.run(
                 self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "-g"),
                 capture_output=True,
@@ -105,8 +106,6 @@ class LocalKafka(LocalService):
 
     def probe(self) -> bool:
         """A metadata request from a real client."""
-        from kafka import KafkaAdminClient  # imported here: kafka-python is slow to import
-
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.endpoint, request_timeout_ms=3000)

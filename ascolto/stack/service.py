@@ -7,11 +7,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from ascolto.resources import deploy_path
 from ascolto.stack.process import ManagedProcess, port_in_use, tail
 from core.errors import StackError
-from core.settings import REPO_ROOT, Settings
+from core.settings import Settings
 
-DEPLOY_LOCAL = REPO_ROOT / "deploy" / "local"
+#: Server configuration templates and the Kafka pom (deploy/local in a checkout).
+DEPLOY_LOCAL = deploy_path("local")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ import time
 from collections.abc import Iterable
 from typing import Any, cast
 
+from core.errors import ConfigError
 from core.settings import Settings
 from schemas import EnrichedPost, RawPost, now_rfc3339
 from streams import metrics
 from streams.enrichers.base import Enricher, EnricherFailed
-from streams.enrichers.plugins import build, resolve
+from streams.enrichers.plugins import EnricherNotFound, build, resolve
 
 # What a post carries before any enricher runs, so that a chain without, say, topics still
 # emits a complete EnrichedPost.
@@ -67,9 +68,6 @@ class EnrichmentChain:
 
 def chain_from_settings(settings: Settings) -> EnrichmentChain:
     """The configured chain, or a ConfigError a user can act on (unknown name, unreadable data file)."""
-    from core.errors import ConfigError
-    from streams.enrichers.plugins import EnricherNotFound
-
     try:
         chain = EnrichmentChain.from_names(settings.enricher_names, settings)
     except EnricherNotFound as exc:

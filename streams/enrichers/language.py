@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
 from core.settings import Settings, get_settings
 from streams.enrichers.base import enricher
 from streams.enrichers.text import fold
@@ -47,8 +49,6 @@ class LanguageDetector:
 
     def _model(self) -> Any:
         if self._identifier is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
             ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
             ident.set_languages(self.candidates)
             self._identifier = ident

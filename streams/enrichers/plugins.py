@@ -8,6 +8,9 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from core.settings import Settings
+
+# Importing the built-in enrichers registers them under their names.
+from streams.enrichers import duplicates, entities, language, sentiment, topic_tags  # noqa: F401
 from streams.enrichers.base import REGISTRY, Enricher, FunctionEnricher
 
 ENTRY_POINT_GROUP = "ascolto.enrichers"
@@ -15,11 +18,6 @@ ENTRY_POINT_GROUP = "ascolto.enrichers"
 
 class EnricherNotFound(ValueError):
     """A configured enricher name resolves to nothing usable."""
-
-
-def _load_builtins() -> None:
-    # Importing the modules registers them; done here so that importing the package stays cheap.
-    from streams.enrichers import duplicates, entities, language, sentiment, topic_tags  # noqa: F401
 
 
 def _import_path(path: str) -> Any:
@@ -47,7 +45,6 @@ def _from_object(obj: Any, label: str) -> Any:
 
 def resolve(name: str) -> Any:
     """The factory for ``name``: registered name, then entry point, then ``module:attr`` path."""
-    _load_builtins()
     if name in REGISTRY:
         return REGISTRY[name]
     for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):

@@ -1,0 +1,42 @@
+"""The worker, assembled: the stream app (enrich and index agents) plus its HTTP API and /metrics.
+
+``streams`` knows nothing of ``web``: the two meet here, sharing one Elasticsearch client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from mode.types.signals import BaseSignalT  # the signal handler type Faust's signals check against
+
+from ascolto.metrics_endpoint import serve_metrics
+from core.kafka import ensure_topics
+from core.settings import Settings
+from elastic.client import async_es_client
+from streams.app import create_app
+from web.api import add_api
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    """The Faust app of ``ascolto worker``; an unusable enricher configuration fails here, before any I/O."""
+    # One client for indexing and the API; it connects on first use.
+    es = async_es_client(settings)
+    app = create_app(settings, es)
+    add_api(app, es, settings)
+
+    @app.on_before_shutdown.connect
+    async def close_es(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
+        await es.close()
+
+    return app
+
+
+def run_worker(settings: Settings, log_level: str | None = None) -> None:
+    """Run the worker in this process until SIGTERM or Ctrl-C."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = build_worker_app(settings)
+    ensure_topics(settings)  # fails with one clear sentence when Kafka is down
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port, settings.metrics_bind)
+    faust.Worker(app, loglevel=log_level or settings.log_level).execute_from_commandline()
