@@ -1,9 +1,13 @@
-"""Bulk indexing into Elasticsearch with retries and back-pressure.
+"""The index sink: a batch of ``posts.enriched`` messages in, the offsets safe to commit out.
 
-The index agent hands a batch to :meth:`BulkIndexer.index` and commits its offsets only once
-every document is acknowledged or dead-lettered. While Elasticsearch
-is unreachable or overloaded the call keeps retrying with exponential back-off and jitter, so the
-agent stops consuming instead of buffering without bound.
+One batch at a time: :meth:`IndexSink.accept` takes a batch (and refuses a second one while the
+first is in flight), :meth:`IndexSink.flush` runs one bulk round and either returns the batch's
+offsets, once every message is acknowledged by Elasticsearch, dead-lettered, superseded by a later
+message for the same post or older than the retention, or raises :class:`Backpressure` saying
+how long to wait before flushing again. :meth:`IndexSink.write` does both, waiting as told.
+
+So the agent that calls ``write`` between fetching and committing stops consuming while
+Elasticsearch is down or overloaded, holds at most one batch, and commits only what was acknowledged.
 """
 
 from __future__ import annotations
@@ -21,31 +25,45 @@ import orjson
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch
-from elasticsearch.helpers import async_bulk
+from elasticsearch.helpers import async_streaming_bulk
 
 from core.settings import Settings
 from elastic.lifecycle import PostsIndex
 from schemas import now_rfc3339
 from streams import metrics
+from streams.batching import ACTION_OVERHEAD_BYTES, Message, plan_requests
 
 log = logging.getLogger(__name__)
 
+#: A Kafka partition as (topic, partition).
+Partition = tuple[str, int]
 
-@dataclass(frozen=True)
-class Incoming:
-    """One message from ``posts.enriched`` with where it came from (for dead letters)."""
+#: Called for a message that cannot be indexed: (message, stage, reason). Must return only once
+#: the dead letter is durable: the message's offset may be committed right after.
+DeadLetterSink = Callable[[Message, str, str], Awaitable[None]]
 
-    key: bytes | None
-    value: bytes | None
-    topic: str
-    partition: int
-    offset: int
-
-
-#: Called for a message that cannot be indexed: (message, stage, reason).
-DeadLetterSink = Callable[[Incoming, str, str], Awaitable[None]]
+#: First back-off ceiling in seconds; it doubles per attempt up to ASCOLTO_INDEX_RETRY_MAX_SECONDS.
+BACKOFF_BASE_SECONDS = 0.2
 
 _UNREACHABLE = (TransportConnectionError, ConnectionTimeout)
+
+
+class Backpressure(Exception):
+    """Elasticsearch cannot take the batch now: flush again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float, reason: str) -> None:
+        super().__init__(f"Elasticsearch is not taking documents ({reason}); retry in {retry_after:.2f}s")
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """A post waiting for Elasticsearch, with the message that carried it."""
+
+    source: dict[str, Any]
+    created_ms: int | None
+    message: Message
 
 
 def _retryable_status(status: int) -> bool:
@@ -59,44 +77,148 @@ def _created_ms(created_at: object) -> int | None:
         return None
 
 
-class BulkIndexer:
-    """Indexes EnrichedPosts with ``_id`` = post id into the backing index their time belongs to,
-    so a replay overwrites the same document instead of adding one."""
+def _decode(msg: Message) -> dict[str, Any] | str:
+    """The document, or why it is not one."""
+    try:
+        doc = orjson.loads(msg.value or b"")
+    except orjson.JSONDecodeError as exc:
+        return f"not an EnrichedPost: not JSON ({exc})"
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
+        return "not an EnrichedPost: no string id"
+    return doc
 
-    def __init__(self, client: AsyncElasticsearch, settings: Settings, dead_letter: DeadLetterSink) -> None:
+
+class IndexSink:
+    """Indexes EnrichedPosts with ``_id`` = post id into the backing index their time belongs to,
+    so a replay overwrites the same document instead of adding one.
+
+    ``posts`` routes documents (the real :class:`PostsIndex` unless given); ``sleep``, ``uniform``
+    and ``clock`` are injectable so back-off can be tested without waiting.
+    """
+
+    def __init__(
+        self,
+        client: AsyncElasticsearch,
+        settings: Settings,
+        dead_letter: DeadLetterSink,
+        *,
+        posts: PostsIndex | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        uniform: Callable[[float, float], float] = random.uniform,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.settings = settings
-        self.posts = PostsIndex(client, settings)
+        self.posts = posts or PostsIndex(client, settings)
         self.dead_letter = dead_letter
         self.ready = False
-        self._expired_reported = 0.0
+        self._sleep = sleep
+        self._uniform = uniform
+        self._clock = clock
+        self._attempt = 0
+        self._expired_reported: float | None = None
+        # The batch in flight: None when idle.
+        self._offsets: dict[Partition, int] | None = None
+        self._rejects: list[tuple[Message, str]] = []
+        self._docs: dict[str, _Doc] = {}
 
-    async def _backoff(self, attempt: int, reason: str) -> None:
+    # --- the consumer loop's interface ---------------------------------------------------------
+    async def start(self) -> None:
+        """Templates and write alias in place, waiting for Elasticsearch if it is not up yet."""
+        while True:
+            try:
+                await self._ensure_ready()
+                return
+            except Backpressure as bp:
+                await self._sleep(bp.retry_after)
+
+    async def write(self, batch: Sequence[Message]) -> dict[Partition, int]:
+        """Index a batch; the offsets to commit (per partition, the last offset + 1), once all are done."""
+        self.accept(batch)
+        while True:
+            try:
+                return await self.flush()
+            except Backpressure as bp:
+                await self._sleep(bp.retry_after)
+
+    @property
+    def busy(self) -> bool:
+        """A batch is in flight: :meth:`accept` takes no other until :meth:`flush` returned."""
+        return self._offsets is not None
+
+    def accept(self, batch: Sequence[Message]) -> None:
+        """Take a batch to flush. Never more than one: the consumer must not read further meanwhile."""
+        if self.busy:
+            raise RuntimeError("IndexSink.accept: the previous batch is not flushed yet")
+        offsets: dict[Partition, int] = {}
+        for msg in batch:
+            tp = (msg.topic, msg.partition)
+            offsets[tp] = max(offsets.get(tp, 0), msg.offset + 1)
+            doc = _decode(msg)
+            if isinstance(doc, str):
+                self._rejects.append((msg, doc))
+                continue
+            # A later message for the same post wins, as it would in the index: the earlier ones
+            # are done when it is (the batch's offsets are committed only as a whole).
+            self._docs[doc["id"]] = _Doc(doc, _created_ms(doc.get("created_at")), msg)
+        self._offsets = offsets
+        self._attempt = 0
+
+    async def flush(self) -> dict[Partition, int]:
+        """One round for the batch in flight: its offsets when done, else :class:`Backpressure`."""
+        if self._offsets is None:
+            raise RuntimeError("IndexSink.flush: no batch accepted")
+        while self._rejects:
+            msg, why = self._rejects[0]
+            await self.dead_letter(msg, "index", why)
+            self._rejects.pop(0)
+        if self._docs:
+            await self._ensure_ready()
+            try:
+                await self._round()
+            except _UNREACHABLE as exc:
+                raise self._unreachable(exc, f"holding {len(self._docs)} docs until it is back") from exc
+            except ApiError as exc:
+                if not _retryable_status(exc.meta.status):
+                    raise
+                raise self._backoff(str(exc.meta.status)) from exc
+            metrics.ES_UP.set(1)
+            if self._docs:
+                raise self._backoff("rejected")
+        offsets, self._offsets = self._offsets, None
+        return offsets
+
+    # --- internals -------------------------------------------------------------------------------
+    async def _ensure_ready(self) -> None:
+        if self.ready:
+            return
+        try:
+            await self.posts.bootstrap()
+        except _UNREACHABLE as exc:
+            raise self._unreachable(exc, "waiting for it") from exc
+        except ApiError as exc:
+            if not _retryable_status(exc.meta.status):
+                raise
+            raise self._backoff(str(exc.meta.status)) from exc
+        self.ready = True
+        metrics.ES_UP.set(1)
+
+    def _unreachable(self, exc: Exception, doing: str) -> Backpressure:
+        metrics.ES_UP.set(0)
+        if self._attempt % 10 == 0:
+            log.warning("Elasticsearch at %s is unreachable (%s); %s", self.settings.es_url_safe, exc, doing)
+        return self._backoff("unreachable")
+
+    def _backoff(self, reason: str) -> Backpressure:
         # Exponential back-off with full jitter, capped: many workers must not retry in lockstep.
         metrics.INDEX_RETRIES.labels(reason).inc()
-        delay = random.uniform(0, min(self.settings.index_retry_max_seconds, 0.2 * 2**attempt))
-        await asyncio.sleep(delay)
-
-    async def ensure_ready(self) -> None:
-        """Templates and write alias in place, waiting for Elasticsearch if it is not up yet."""
-        attempt = 0
-        while not self.ready:
-            try:
-                await self.posts.bootstrap()
-                self.ready = True
-                metrics.ES_UP.set(1)
-            except _UNREACHABLE as exc:
-                metrics.ES_UP.set(0)
-                if attempt % 10 == 0:
-                    log.warning(
-                        "Elasticsearch at %s is unreachable (%s); waiting for it", self.settings.es_url_safe, exc
-                    )
-                await self._backoff(attempt, "unreachable")
-                attempt += 1
+        ceiling = min(self.settings.index_retry_max_seconds, BACKOFF_BASE_SECONDS * 2 ** min(self._attempt, 32))
+        self._attempt += 1
+        return Backpressure(self._uniform(0, ceiling), reason)
 
     def _report_expired(self, doc_id: str) -> None:
-        now = time.monotonic()
-        if now - self._expired_reported > 60:
+        now = self._clock()
+        if self._expired_reported is None or now - self._expired_reported > 60:
             self._expired_reported = now
             log.warning(
                 "post %s is older than the retention (%g days) and is not indexed; "
@@ -105,143 +227,78 @@ class BulkIndexer:
                 self.settings.es_retention_days,
             )
 
-    def _decode(self, msg: Incoming) -> dict[str, Any] | str:
-        """The document, or why it is not one."""
-        try:
-            doc = orjson.loads(msg.value or b"")
-        except orjson.JSONDecodeError as exc:
-            return f"not an EnrichedPost: not JSON ({exc})"
-        if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
-            return "not an EnrichedPost: no string id"
-        return doc
-
-    async def index(self, batch: Sequence[Incoming]) -> int:
-        """Index a batch; returns how many documents Elasticsearch acknowledged."""
-        await self.ensure_ready()
-        pending: dict[str, tuple[Incoming, dict[str, Any]]] = {}
-        for msg in batch:
-            doc = self._decode(msg)
-            if isinstance(doc, str):
-                await self.dead_letter(msg, "index", doc)
-            else:
-                pending[doc["id"]] = (msg, doc)  # a later message for the same post wins, as in the index
-        acknowledged = 0
-        attempt = 0
-        while pending:
-            try:
-                ok, retry = await self._attempt(pending)
-            except _UNREACHABLE as exc:
-                metrics.ES_UP.set(0)
-                if attempt % 10 == 0:
-                    log.warning("Elasticsearch unreachable while indexing (%s); holding %d docs", exc, len(pending))
-                await self._backoff(attempt, "unreachable")
-                attempt += 1
-                continue
-            except ApiError as exc:
-                if not _retryable_status(exc.meta.status):
-                    raise
-                await self._backoff(attempt, str(exc.meta.status))
-                attempt += 1
-                continue
-            metrics.ES_UP.set(1)
-            acknowledged += ok
-            metrics.DOCS_INDEXED.inc(ok)
-            pending = retry
-            if pending:
-                await self._backoff(attempt, "rejected")
-                attempt += 1
-        return acknowledged
-
-    async def _attempt(
-        self, pending: dict[str, tuple[Incoming, dict[str, Any]]]
-    ) -> tuple[int, dict[str, tuple[Incoming, dict[str, Any]]]]:
-        """One bulk round: (documents acknowledged, documents to retry). Rejections become dead letters."""
+    async def _round(self) -> None:
+        """One bulk round over the docs in flight: acknowledged ones leave, rejected ones are
+        dead-lettered, the rest (429, 5xx, a backing index gone) stay for the next round."""
         indexed_at = now_rfc3339()
-        created = {doc_id: _created_ms(doc.get("created_at")) for doc_id, (_, doc) in pending.items()}
-        await self.posts.ensure_current(max((c for c in created.values() if c is not None), default=0))
-        actions, sizes = [], []
-        for doc_id, (msg, doc) in pending.items():
-            target = self.posts.route(created[doc_id])
+        times = [d.created_ms for d in self._docs.values() if d.created_ms is not None]
+        await self.posts.ensure_current(max(times, default=0))
+        actions: list[dict[str, Any]] = []
+        sizes: list[int] = []
+        for doc_id, doc in list(self._docs.items()):
+            target = self.posts.route(doc.created_ms)
             if target is None:
                 # Older than the retention: it would be deleted at once. Counted and reported, not indexed.
                 metrics.DOCS_EXPIRED.inc()
                 self._report_expired(doc_id)
+                del self._docs[doc_id]
                 continue
-            actions.append(
-                {"_op_type": "index", "_index": target, "_id": doc_id, "_source": {**doc, "indexed_at": indexed_at}}
-            )
-            sizes.append(len(msg.value or b"") + 100)
-        started = time.perf_counter()
-        ok, errors = await self._bulk(actions, sizes)
-        metrics.BULK_SECONDS.observe(time.perf_counter() - started)
-        metrics.BULK_DOCS.observe(len(actions))
-        retry: dict[str, tuple[Incoming, dict[str, Any]]] = {}
-        failed: set[str] = set()
-        refresh_routes = False
-        for error in errors:
-            item = next(iter(error.values()), {})
-            doc_id = item.get("_id")
-            if doc_id not in pending:
-                continue
-            failed.add(doc_id)
-            cause = item.get("error", {})
-            kind = cause.get("type", "error") if isinstance(cause, dict) else "error"
-            if _retryable_status(int(item.get("status", 500))) or kind == "index_not_found_exception":
-                retry[doc_id] = pending[doc_id]
-                refresh_routes |= kind == "index_not_found_exception"
-            else:
-                why = cause.get("reason", cause) if isinstance(cause, dict) else cause
-                await self.dead_letter(
-                    pending[doc_id][0], "index", f"Elasticsearch rejected the document: {kind}: {why}"
-                )
-        if refresh_routes:
-            await self.posts.refresh()  # another worker's retention or rollover changed the indices
-        now_ms = time.time() * 1000
-        for action in actions:
-            created_ms = created[action["_id"]]
-            if action["_id"] not in failed and created_ms is not None:
-                metrics.INDEX_LAG_SECONDS.observe(max(0.0, (now_ms - created_ms) / 1000))
-        return ok, retry
-
-    async def _bulk(self, actions: list[dict[str, Any]], sizes: list[int]) -> tuple[int, list[dict[str, Any]]]:
-        """Bulk requests of at most ASCOLTO_INDEX_BATCH_BYTES, up to ASCOLTO_INDEX_PARALLEL at once."""
-        if not actions:
-            return 0, []
-        # Spread the batch over the parallel requests, each also bounded in bytes.
-        per_request = -(-len(actions) // self.settings.index_parallel)
-        chunks = [
-            chunk
-            for start in range(0, len(actions), per_request)
-            for chunk in _chunks_by_bytes(
-                actions[start : start + per_request],
-                sizes[start : start + per_request],
-                self.settings.index_batch_bytes,
-            )
-        ]
+            source = {**doc.source, "indexed_at": indexed_at}
+            actions.append({"_op_type": "index", "_index": target, "_id": doc_id, "_source": source})
+            sizes.append(len(doc.message.value or b"") + ACTION_OVERHEAD_BYTES)
+        requests = plan_requests(
+            actions, sizes, parallel=self.settings.index_parallel, limit=self.settings.index_batch_bytes
+        )
         semaphore = asyncio.Semaphore(self.settings.index_parallel)
 
-        async def send(chunk: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+        async def send(chunk: list[dict[str, Any]]) -> list[tuple[bool, dict[str, Any]]]:
             async with semaphore:
-                ok, errors = await async_bulk(
-                    self.client, chunk, chunk_size=len(chunk), max_chunk_bytes=2**31, max_retries=0,
-                    raise_on_error=False, raise_on_exception=True,
-                    # Only what the retry and dead-letter logic reads: halves the response to parse.
-                    filter_path="errors,items.*._id,items.*.status,items.*.error",
-                )  # fmt: skip
-                return ok, list(errors)  # type: ignore[arg-type]
+                started = time.perf_counter()
+                items: list[tuple[bool, dict[str, Any]]] = [
+                    (ok, next(iter(info.values()), {}))
+                    async for ok, info in async_streaming_bulk(
+                        self.client, chunk, chunk_size=len(chunk), max_chunk_bytes=2**31, max_retries=0,
+                        raise_on_error=False, raise_on_exception=True, yield_ok=True,
+                        # Only what the retry and dead-letter logic reads: halves the response to parse.
+                        filter_path="errors,items.*._id,items.*.status,items.*.error",
+                    )
+                ]  # fmt: skip
+                metrics.BULK_SECONDS.observe(time.perf_counter() - started)
+                metrics.BULK_DOCS.observe(len(chunk))
+                return items
 
-        results = await asyncio.gather(*(send(c) for c in chunks))
-        return sum(r[0] for r in results), [e for r in results for e in r[1]]
+        results = await asyncio.gather(*(send(r) for r in requests), return_exceptions=True)
+        # Apply what the requests that did answer said before raising what the others did.
+        outcomes = [item for r in results if not isinstance(r, BaseException) for item in r]
+        await self._apply(outcomes)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
 
-
-def _chunks_by_bytes(actions: list[dict[str, Any]], sizes: list[int], limit: int) -> list[list[dict[str, Any]]]:
-    """Split actions so that each request stays under ``limit`` bytes (one oversized action goes alone)."""
-    chunks: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for action, action_size in zip(actions, sizes, strict=True):
-        if chunks[-1] and size + action_size > limit:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(action)
-        size += action_size
-    return chunks
+    async def _apply(self, outcomes: list[tuple[bool, dict[str, Any]]]) -> None:
+        now_ms = time.time() * 1000
+        rejected: list[tuple[str, str]] = []
+        refresh_routes = False
+        for ok, item in outcomes:
+            doc_id = item.get("_id")
+            doc = self._docs.get(doc_id) if isinstance(doc_id, str) else None
+            if doc is None or not isinstance(doc_id, str):
+                continue  # an answer without a known id: the doc stays in flight and is sent again
+            if ok:
+                del self._docs[doc_id]
+                metrics.DOCS_INDEXED.inc()
+                if doc.created_ms is not None:
+                    metrics.INDEX_LAG_SECONDS.observe(max(0.0, (now_ms - doc.created_ms) / 1000))
+                continue
+            cause = item.get("error", {})
+            kind = str(cause.get("type", "error")) if isinstance(cause, dict) else "error"
+            if kind == "index_not_found_exception":
+                refresh_routes = True  # another worker's retention or rollover changed the indices
+            elif not _retryable_status(int(item.get("status", 500))):
+                why = cause.get("reason", cause) if isinstance(cause, dict) else cause
+                rejected.append((doc_id, f"Elasticsearch rejected the document: {kind}: {why}"))
+        for doc_id, reason in rejected:
+            await self.dead_letter(self._docs[doc_id].message, "index", reason)
+            del self._docs[doc_id]
+        if refresh_routes:
+            await self.posts.refresh()

@@ -1,0 +1,497 @@
+"""The index sink and its batching against an in-process fake Elasticsearch: no JVM, no waiting.
+
+The fake sits below the real ``AsyncElasticsearch`` client, as its HTTP node: the sink, the
+``elasticsearch.helpers`` bulk helper and ``PostsIndex`` all run their real code and the fake
+answers the few endpoints they call (``_bulk`` with per-item statuses and errors, ``_alias``,
+``_settings``) the way Elasticsearch 8 does, or refuses the connection.
+
+Routing uses the real ``PostsIndex`` (alias read, creation dates, retention); only its
+``bootstrap`` (templates, analyzers) is replaced by a plain alias read, because installing
+templates is Elasticsearch's business and the integration tests cover it on the real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import pytest
+from elastic_transport import ApiResponseMeta, BaseAsyncNode, HttpHeaders
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport._node import NodeApiResponse
+from elasticsearch import AsyncElasticsearch
+from prometheus_client import REGISTRY
+
+from core.settings import Settings
+from elastic.lifecycle import PostsIndex
+from streams.batching import Batcher, Message, chunks_by_bytes, plan_requests
+from streams.index_sink import Backpressure, IndexSink
+
+ALIAS = "posts-unit"
+TOPIC = "ascolto.posts.enriched"
+DAY_MS = 86_400_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+# --- the fake cluster ----------------------------------------------------------------------------
+@dataclass
+class FakeIndex:
+    created_ms: int
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class FakeElasticsearch:
+    """The endpoints the index sink uses, with a posts-like mapping: ``sentiment`` is an object."""
+
+    def __init__(self) -> None:
+        self.indices: dict[str, FakeIndex] = {}
+        self.write_index = ""
+        self.reachable = True
+        #: doc id → statuses its next bulk items answer (then 201), e.g. [429, 503].
+        self.item_faults: dict[str, list[int]] = {}
+        #: statuses the next whole bulk requests answer (then 200).
+        self.request_faults: list[int] = []
+        #: every bulk request that reached the cluster: [(index, id), ...]
+        self.bulk_requests: list[list[tuple[str, str]]] = []
+
+    def create_index(self, name: str, created_ms: int) -> None:
+        """A new backing index that becomes the write index (what a rollover does)."""
+        self.indices[name] = FakeIndex(created_ms)
+        self.write_index = name
+
+    def where(self) -> dict[str, str]:
+        """Post id → the backing index holding it."""
+        return {doc_id: name for name, index in self.indices.items() for doc_id in index.docs}
+
+    def source(self, doc_id: str) -> dict[str, Any]:
+        [doc] = [index.docs[doc_id] for index in self.indices.values() if doc_id in index.docs]
+        return doc
+
+    def client(self) -> AsyncElasticsearch:
+        cluster = self
+
+        class Node(BaseAsyncNode):
+            async def perform_request(  # type: ignore[override]
+                self,
+                method: str,
+                target: str,
+                body: bytes | None = None,
+                headers: Any = None,
+                request_timeout: Any = None,
+            ) -> NodeApiResponse:
+                if not cluster.reachable:
+                    raise TransportConnectionError("Connection refused")
+                status, answer = cluster.answer(method, target, body)
+                headers = HttpHeaders({"x-elastic-product": "Elasticsearch", "content-type": "application/json"})
+                meta = ApiResponseMeta(status, "1.1", headers, 0.001, self.config)
+                return NodeApiResponse(meta, orjson.dumps(answer))
+
+            async def close(self) -> None:
+                pass
+
+        # No transport-level retries: the sink's own retries are what is under test.
+        return AsyncElasticsearch("http://fake-es:9200", node_class=Node, max_retries=0)
+
+    def answer(self, method: str, target: str, body: bytes | None) -> tuple[int, Any]:
+        url = urlsplit(target)
+        parts = url.path.strip("/").split("/")
+        if parts == ["_bulk"]:
+            return self._bulk(body or b"", parse_qs(url.query).get("filter_path", [""])[0])
+        if method == "GET" and parts == ["_alias", ALIAS]:
+            return 200, {
+                name: {"aliases": {ALIAS: {"is_write_index": name == self.write_index}}} for name in self.indices
+            }
+        if method == "GET" and len(parts) == 3 and parts[1:] == ["_settings", "index.creation_date"]:
+            missing = [n for n in parts[0].split(",") if n not in self.indices]
+            if missing:
+                return 404, _not_found(missing[0])
+            return 200, {
+                n: {"settings": {"index": {"creation_date": str(self.indices[n].created_ms)}}}
+                for n in parts[0].split(",")
+            }
+        raise AssertionError(f"the index sink is not expected to call {method} {target}")
+
+    def _bulk(self, body: bytes, filter_path: str) -> tuple[int, Any]:
+        if self.request_faults:
+            status = self.request_faults.pop(0)
+            return status, {"error": {"type": "es_rejected_execution_exception", "reason": "busy"}, "status": status}
+        lines = [orjson.loads(line) for line in body.splitlines() if line.strip()]
+        request, items = [], []
+        for header, source in zip(lines[::2], lines[1::2], strict=True):
+            (op, meta), = header.items()  # fmt: skip
+            assert op == "index", op
+            request.append((meta["_index"], meta["_id"]))
+            items.append({op: {"_index": meta["_index"], "_id": meta["_id"], **self._index_one(meta, source)}})
+        self.bulk_requests.append(request)
+        keep = {p.split(".")[-1] for p in filter_path.split(",") if p.startswith("items.*.")}
+        if keep:  # Elasticsearch answers only the fields asked for
+            items = [{op: {k: v for k, v in item.items() if k in keep} for op, item in i.items()} for i in items]
+        return 200, {"errors": any("error" in next(iter(i.values())) for i in items), "items": items}
+
+    def _index_one(self, meta: dict[str, str], source: dict[str, Any]) -> dict[str, Any]:
+        faults = self.item_faults.get(meta["_id"])
+        if faults:
+            status = faults.pop(0)
+            kind = "es_rejected_execution_exception" if status == 429 else "unavailable_shards_exception"
+            return {"status": status, "error": {"type": kind, "reason": f"try again ({status})"}}
+        index = self.indices.get(meta["_index"])
+        if index is None:
+            return {"status": 404, "error": _not_found(meta["_index"])["error"]}
+        if "sentiment" in source and not isinstance(source["sentiment"], dict):
+            return {
+                "status": 400,
+                "error": {
+                    "type": "document_parsing_exception",
+                    "reason": "[1:42] object mapping for [sentiment] tried to parse field [sentiment] as object, "
+                    "but found a concrete value",
+                },
+            }
+        created = meta["_id"] not in index.docs
+        index.docs[meta["_id"]] = source
+        return {"status": 201 if created else 200, "result": "created" if created else "updated"}
+
+
+def _not_found(index: str) -> dict[str, Any]:
+    return {
+        "error": {"type": "index_not_found_exception", "reason": f"no such index [{index}]", "index": index},
+        "status": 404,
+    }
+
+
+# --- the sink's surroundings ---------------------------------------------------------------------
+class RoutingOnlyPostsIndex(PostsIndex):
+    """The real routing; start-up reads the alias instead of installing templates."""
+
+    async def bootstrap(self) -> None:
+        await self.refresh()
+
+
+@dataclass
+class Harness:
+    es: FakeElasticsearch
+    sink: IndexSink
+    letters: list[tuple[Message, str, str]]
+    sleeps: list[float]
+    ceilings: list[float]
+
+
+def harness(es: FakeElasticsearch, on_sleep: Callable[[int], None] = lambda n: None, **settings: Any) -> Harness:
+    letters: list[tuple[Message, str, str]] = []
+    sleeps: list[float] = []
+    ceilings: list[float] = []
+
+    async def dead_letter(msg: Message, stage: str, reason: str) -> None:
+        letters.append((msg, stage, reason))
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        on_sleep(len(sleeps))
+
+    def uniform(low: float, high: float) -> float:
+        assert low == 0  # full jitter: anywhere between nothing and the ceiling
+        ceilings.append(high)
+        return high  # the worst case, so the delays are predictable
+
+    config = Settings(es_index=ALIAS, index_retry_max_seconds=2.0, es_retention_days=30, **settings)
+    client = es.client()
+    sink = IndexSink(
+        client, config, dead_letter, posts=RoutingOnlyPostsIndex(client, config), sleep=sleep, uniform=uniform
+    )
+    return Harness(es, sink, letters, sleeps, ceilings)
+
+
+def post(doc_id: str, created_ms: int | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": doc_id,
+        "created_at": iso(created_ms if created_ms is not None else now_ms()),
+        "text": f"post {doc_id}",
+        "sentiment": {"label": "neutral", "compound": 0.0},
+        **fields,
+    }
+
+
+def msg(partition: int, offset: int, value: dict[str, Any] | bytes | None) -> Message:
+    raw = orjson.dumps(value) if isinstance(value, dict) else value
+    return Message(None, raw, TOPIC, partition, offset)
+
+
+def one_index_cluster() -> FakeElasticsearch:
+    es = FakeElasticsearch()
+    es.create_index(f"{ALIAS}-000001", now_ms() - 60 * DAY_MS)
+    return es
+
+
+def metric(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    async def main() -> Any:
+        return await coro
+
+    return asyncio.run(main())
+
+
+# --- acknowledgement and offsets -----------------------------------------------------------------
+def test_all_acknowledged_gives_last_offset_plus_one_per_partition():
+    h = harness(one_index_cluster())
+    batch = [msg(0, o, post(f"p0-{o}")) for o in range(10, 15)] + [msg(1, o, post(f"p1-{o}")) for o in range(3, 6)]
+    indexed_before = metric("ascolto_docs_indexed_total")
+
+    async def scenario() -> dict[tuple[str, int], int]:
+        await h.sink.start()
+        return await h.sink.write(batch)
+
+    assert run(scenario()) == {(TOPIC, 0): 15, (TOPIC, 1): 6}
+    assert set(h.es.where()) == {f"p0-{o}" for o in range(10, 15)} | {f"p1-{o}" for o in range(3, 6)}
+    assert "indexed_at" in h.es.source("p0-10") and h.es.source("p0-10")["text"] == "post p0-10"
+    assert h.letters == [] and h.sleeps == []
+    assert metric("ascolto_docs_indexed_total") - indexed_before == 8
+    assert not h.sink.busy
+
+
+def test_partial_failure_retries_overload_dead_letters_mapping_errors_and_acknowledges_only_then():
+    h = harness(one_index_cluster())
+    h.es.item_faults = {"busy": [429], "flaky": [503, 503]}
+    batch = [
+        msg(0, 0, post("fine")),
+        msg(0, 1, post("busy")),
+        msg(0, 2, post("bad", sentiment="positive")),  # a string where the mapping has an object
+        msg(1, 7, post("flaky")),
+    ]
+
+    async def scenario() -> None:
+        h.sink.accept(batch)
+        with pytest.raises(Backpressure) as first:
+            await h.sink.flush()
+        assert first.value.reason == "rejected"
+        # Round one: the good doc is in, the mapping error is in the DLQ, two are held, nothing to commit.
+        assert set(h.es.where()) == {"fine"}
+        [(letter, stage, reason)] = h.letters
+        assert (letter.partition, letter.offset, stage) == (0, 2, "index")
+        assert "document_parsing_exception" in reason and "object mapping for [sentiment]" in reason
+        with pytest.raises(RuntimeError):
+            h.sink.accept([msg(0, 3, post("next"))])  # no second batch while one is in flight
+        with pytest.raises(Backpressure):
+            await h.sink.flush()
+        assert set(h.es.where()) == {"fine", "busy"}
+        assert await h.sink.flush() == {(TOPIC, 0): 3, (TOPIC, 1): 8}
+
+    run(scenario())
+    assert set(h.es.where()) == {"fine", "busy", "flaky"}
+    assert len(h.letters) == 1  # the mapping error is sent once, not once per round
+    sent = [doc_id for request in h.es.bulk_requests for _, doc_id in request]
+    assert sorted(sent) == sorted(["fine", "busy", "bad", "flaky", "busy", "flaky", "flaky"])
+
+
+def test_write_waits_with_growing_capped_back_off_until_everything_is_acknowledged():
+    h = harness(one_index_cluster())
+    h.es.item_faults = {"stubborn": [503] * 6}
+    assert run(h.sink.write([msg(0, 0, post("stubborn"))])) == {(TOPIC, 0): 1}
+    assert h.sleeps == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0]  # doubles, capped by index_retry_max_seconds
+    assert h.ceilings == h.sleeps and set(h.es.where()) == {"stubborn"}
+
+
+def test_whole_request_overload_is_back_pressure_too():
+    h = harness(one_index_cluster(), index_parallel=1)
+    h.es.request_faults = [429, 503]
+    retries_429 = metric("ascolto_index_retries_total", {"reason": "429"})
+    assert run(h.sink.write([msg(0, 4, post("a")), msg(0, 5, post("b"))])) == {(TOPIC, 0): 6}
+    assert len(h.sleeps) == 2 and set(h.es.where()) == {"a", "b"} and h.letters == []
+    assert metric("ascolto_index_retries_total", {"reason": "429"}) - retries_429 == 1
+
+
+def test_unreachable_elasticsearch_holds_the_batch_with_capped_back_off_then_recovers():
+    es = one_index_cluster()
+    es.reachable = False
+    during: list[tuple[bool, int, int, float]] = []
+
+    def on_sleep(n: int) -> None:
+        # What the consumer loop would see while it waits: nothing acknowledged, nothing dead-lettered.
+        during.append((h.sink.busy, len(es.where()), len(h.letters), metric("ascolto_elasticsearch_up")))
+        if n in (3, 9):
+            es.reachable = True
+
+    h = harness(es, on_sleep=on_sleep)
+
+    async def scenario() -> dict[tuple[str, int], int]:
+        await h.sink.start()  # Elasticsearch is down when the worker starts: wait for it
+        assert h.sink.ready
+        es.reachable = False  # ...and it goes away again mid-stream
+        return await h.sink.write([msg(2, 40, post("x")), msg(2, 41, post("y"))])
+
+    assert run(scenario()) == {(TOPIC, 2): 42}
+    # start(): 3 waits; write(): 6 waits, growing again from the start for the new batch, capped.
+    assert h.sleeps == [0.2, 0.4, 0.8, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    assert all(indexed == 0 and letters == 0 and up == 0.0 for _, indexed, letters, up in during)
+    assert [busy for busy, *_ in during] == [False] * 3 + [True] * 6  # the batch stayed with the sink
+    assert set(es.where()) == {"x", "y"} and h.letters == []
+    assert metric("ascolto_elasticsearch_up") == 1.0
+
+
+# --- routing by created_at -----------------------------------------------------------------------
+def test_routing_by_created_at_across_a_rollover():
+    es = FakeElasticsearch()
+    rolled_at = now_ms() - 2 * DAY_MS
+    es.create_index(f"{ALIAS}-000001", now_ms() - 10 * DAY_MS)
+    es.create_index(f"{ALIAS}-000002", rolled_at)
+    h = harness(es)
+    batch = [
+        msg(0, 0, post("before-first", now_ms() - 20 * DAY_MS)),  # nothing older exists: the first index
+        msg(0, 1, post("before-rollover", rolled_at - 1)),
+        msg(0, 2, post("after-rollover", rolled_at + 1)),
+        msg(0, 3, post("now")),
+    ]
+    run(h.sink.write(batch))
+    assert es.where() == {
+        "before-first": f"{ALIAS}-000001",
+        "before-rollover": f"{ALIAS}-000001",
+        "after-rollover": f"{ALIAS}-000002",
+        "now": f"{ALIAS}-000002",
+    }
+
+    async def later() -> None:
+        # Another worker rolls over; a post newer than the sink's view makes it re-read the alias.
+        es.create_index(f"{ALIAS}-000003", now_ms())
+        await h.sink.write([msg(0, 4, post("fresh", now_ms() + 1000)), msg(0, 5, post("replayed", rolled_at - 5))])
+
+    run(later())
+    assert es.where()["fresh"] == f"{ALIAS}-000003"
+    assert es.where()["replayed"] == f"{ALIAS}-000001"  # a replay lands where it always did
+
+
+def test_index_not_found_refreshes_the_routes_and_retries():
+    es = FakeElasticsearch()
+    es.create_index(f"{ALIAS}-000001", now_ms() - 29 * DAY_MS)
+    es.create_index(f"{ALIAS}-000002", now_ms() - 20 * DAY_MS)
+    h = harness(es)
+
+    async def scenario() -> None:
+        await h.sink.start()
+        del es.indices[f"{ALIAS}-000001"]  # another worker's retention deleted it meanwhile
+        # Created well before the view was read, so the sink routes by its (stale) view.
+        assert await h.sink.write([msg(0, 0, post("old", now_ms() - 25 * DAY_MS))]) == {(TOPIC, 0): 1}
+
+    run(scenario())
+    assert es.where() == {"old": f"{ALIAS}-000002"}
+    assert [idx for request in es.bulk_requests for idx, _ in request] == [f"{ALIAS}-000001", f"{ALIAS}-000002"]
+    assert h.letters == [] and len(h.sleeps) == 1
+
+
+def test_posts_older_than_the_retention_are_counted_not_indexed():
+    h = harness(one_index_cluster())
+    expired_before = metric("ascolto_docs_expired_total")
+    batch = [msg(0, 0, post("ancient", now_ms() - 31 * DAY_MS)), msg(0, 1, post("recent", now_ms() - DAY_MS))]
+    assert run(h.sink.write(batch)) == {(TOPIC, 0): 2}
+    assert set(h.es.where()) == {"recent"} and h.letters == []
+    assert metric("ascolto_docs_expired_total") - expired_before == 1
+
+
+# --- what a batch contains -----------------------------------------------------------------------
+def test_a_later_message_for_the_same_post_wins():
+    h = harness(one_index_cluster())
+    batch = [msg(0, 0, post("same", text="first")), msg(0, 1, post("other")), msg(0, 2, post("same", text="second"))]
+    assert run(h.sink.write(batch)) == {(TOPIC, 0): 3}
+    assert h.es.source("same")["text"] == "second"
+    sent = sorted(doc_id for request in h.es.bulk_requests for _, doc_id in request)
+    assert sent == ["other", "same"]  # one action per post
+
+
+def test_undecodable_messages_are_dead_lettered_and_the_rest_indexed():
+    h = harness(one_index_cluster())
+    batch = [
+        msg(0, 0, b"{not json"),
+        msg(0, 1, post("ok")),
+        msg(0, 2, b'{"text": "no id"}'),
+        msg(0, 3, None),  # a tombstone
+    ]
+    assert run(h.sink.write(batch)) == {(TOPIC, 0): 4}
+    assert set(h.es.where()) == {"ok"}
+    reasons = {m.offset: (stage, reason) for m, stage, reason in h.letters}
+    assert set(reasons) == {0, 2, 3} and {stage for stage, _ in reasons.values()} == {"index"}
+    assert "not JSON" in reasons[0][1] and "no string id" in reasons[2][1] and "not JSON" in reasons[3][1]
+
+
+def test_a_batch_is_split_into_requests_by_bytes_with_an_oversized_post_alone():
+    h = harness(one_index_cluster(), index_batch_bytes=1024, index_parallel=1)
+    padding = "x" * 300
+    batch = [msg(0, i, post(f"small-{i}", text=padding)) for i in range(4)]
+    batch.insert(2, msg(0, 99, post("huge", text="y" * 3000)))
+    run(h.sink.write(batch))
+    sizes = [[doc_id for _, doc_id in request] for request in h.es.bulk_requests]
+    assert ["huge"] in sizes and all(len(r) <= 2 for r in sizes)
+    assert sorted(d for r in sizes for d in r) == sorted(["huge", *(f"small-{i}" for i in range(4))])
+
+
+# --- gathering batches (no Kafka) ----------------------------------------------------------------
+class ScriptedFetch:
+    """A ``getmany`` that answers from a script and moves a fake clock forward as it waits."""
+
+    def __init__(self, script: Sequence[tuple[float, int]], clock: list[float]) -> None:
+        self.script = list(script)  # (seconds the call takes, records it returns)
+        self.clock = clock
+        self.calls: list[tuple[int, int]] = []
+        self.offset = 0
+
+    async def __call__(self, *, timeout_ms: int, max_records: int) -> Mapping[Any, Sequence[Any]]:
+        self.calls.append((timeout_ms, max_records))
+        took, count = self.script.pop(0) if self.script else (timeout_ms / 1000, 0)
+        if took > timeout_ms / 1000:  # the records arrive after this call gave up
+            took, count = timeout_ms / 1000, 0
+        self.clock[0] += took
+        count = min(count, max_records)
+        records = [
+            SimpleNamespace(key=None, value=b"{}", topic=TOPIC, partition=0, offset=self.offset + i)
+            for i in range(count)
+        ]
+        self.offset += count
+        return {("tp", 0): records} if records else {}
+
+
+def batcher(script: Sequence[tuple[float, int]], size: int = 5, seconds: float = 1.0) -> tuple[Batcher, ScriptedFetch]:
+    clock = [0.0]
+    fetch = ScriptedFetch(script, clock)
+    return Batcher(fetch, size=size, seconds=seconds, clock=lambda: clock[0]), fetch
+
+
+def test_batching_by_count():
+    b, fetch = batcher([(0.0, 3), (0.0, 3), (0.0, 3)], size=5)
+    batch = run(b.next())
+    assert [m.offset for m in batch] == [0, 1, 2, 3, 4]
+    assert [max_records for _, max_records in fetch.calls] == [5, 2]  # never asks for more than fits
+
+
+def test_batching_by_time_since_the_first_record():
+    b, fetch = batcher([(0.0, 1), (0.25, 1), (0.25, 1), (0.75, 1)], size=100, seconds=1.0)
+    batch = run(b.next())
+    # Records at t=0, 0.25 and 0.5; the next one, due at t=1.25, is after the deadline (t=1).
+    assert len(batch) == 3
+    assert [timeout_ms for timeout_ms, _ in fetch.calls] == [1000, 1000, 750, 500]  # waits only what is left
+
+
+def test_batching_returns_empty_when_nothing_arrives():
+    b, fetch = batcher([], size=10)
+    assert run(b.next()) == [] and fetch.calls == [(1000, 10)]
+
+
+def test_chunks_by_bytes_and_request_plan():
+    assert chunks_by_bytes("abcd", [40, 40, 500, 30], 100) == [["a", "b"], ["c"], ["d"]]
+    assert chunks_by_bytes("", [], 100) == []
+    # Spread over 2 parallel requests, each also bounded in bytes.
+    assert plan_requests(list("abcdef"), [10] * 6, parallel=2, limit=100) == [["a", "b", "c"], ["d", "e", "f"]]
+    assert plan_requests(list("abcdef"), [60] * 6, parallel=2, limit=100) == [["a"], ["b"], ["c"], ["d"], ["e"], ["f"]]
+    assert plan_requests([], [], parallel=2, limit=100) == []
