@@ -1,8 +1,12 @@
-"""Kafka topics of the architecture, their names under the configured prefix, and their creation."""
+"""Kafka topics of the architecture, their names under the configured prefix, and their creation.
+
+How clients connect (brokers, TLS, SASL) is :mod:`core.kafka_config`."""
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +15,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from core.errors import KafkaUnavailable
+from core.kafka_config import KafkaConnection
 from core.settings import Settings
 
 RAW = "posts.raw"
@@ -34,25 +39,55 @@ class TopicNames:
 
 
 def kafka_client_config(settings: Settings) -> dict[str, Any]:
-    """Connection and security options shared by every kafka-python client."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.broker_list,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_sasl_mechanism:
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_username
-        config["sasl_plain_password"] = settings.kafka_password.get_secret_value() if settings.kafka_password else None
-    return config
+    """Connection and security options for any kafka-python client (see :class:`KafkaConnection`)."""
+    return KafkaConnection.from_settings(settings).for_kafka_python()
 
 
 def unreachable(settings: Settings, exc: BaseException | None = None) -> KafkaUnavailable:
-    """The one sentence a user reads when Kafka does not answer."""
+    """The one sentence a user reads when Kafka does not answer or does not let ascolto in.
+
+    kafka-python reports a refused TLS certificate or SASL login only as a bootstrap timeout, so
+    the likely cause is found here by repeating the connection's first steps (TCP, then TLS).
+    """
+    connection = KafkaConnection.from_settings(settings)
     detail = f" ({type(exc).__name__})" if exc else ""
+    where = f"Kafka at {settings.kafka_brokers}"
+    step = _first_failing_step(connection)
+    if step == "tls":
+        return KafkaUnavailable(
+            f"{where} did not pass the TLS check{detail}: set ASCOLTO_KAFKA_SSL_CAFILE to the CA that signed the "
+            "brokers' certificates (or fix ASCOLTO_KAFKA_SSL_CHECK_HOSTNAME / the broker address)."
+        )
+    if step is None and connection.uses_sasl:
+        return KafkaUnavailable(
+            f"{where} answered but did not accept the {connection.sasl_mechanism} login of user "
+            f"{connection.username!r}{detail}: check ASCOLTO_KAFKA_USERNAME, ASCOLTO_KAFKA_PASSWORD "
+            "and ASCOLTO_KAFKA_SASL_MECHANISM."
+        )
     return KafkaUnavailable(
-        f"Cannot reach Kafka at {settings.kafka_brokers}{detail}: start the local stack with "
+        f"Cannot reach {where}{detail}: start the local stack with "
         "`ascolto stack up` or point ASCOLTO_KAFKA_BROKERS at your brokers."
     )
+
+
+def _first_failing_step(connection: KafkaConnection, timeout: float = 5.0) -> str | None:
+    """The step no broker got past ("tcp" or "tls"), or None when one did."""
+    failed = "tcp"
+    for broker in connection.brokers:
+        host, _, port = broker.rpartition(":")
+        try:
+            sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        except (OSError, ValueError):
+            continue
+        with sock:
+            if connection.ssl_context is None:
+                return None
+            try:
+                with connection.ssl_context.wrap_socket(sock, server_hostname=host.strip("[]")):
+                    return None
+            except (ssl.SSLError, ssl.CertificateError, OSError):
+                failed = "tls"
+    return failed
 
 
 def ensure_topics(settings: Settings) -> TopicNames:
@@ -64,7 +99,11 @@ def ensure_topics(settings: Settings) -> TopicNames:
     names = TopicNames.of(settings)
     logging.getLogger("kafka").setLevel(logging.ERROR)
     try:
-        admin = KafkaAdminClient(**kafka_client_config(settings), request_timeout_ms=10000)
+        admin = KafkaAdminClient(
+            **KafkaConnection.from_settings(settings).for_kafka_python(),
+            request_timeout_ms=10000,
+            bootstrap_timeout_ms=15000,
+        )
     except KafkaError as exc:
         raise unreachable(settings, exc) from None
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -42,10 +43,27 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         16 * 1024 * 1024, description="Largest Kafka message ascolto produces or accepts (dead letters included)."
     )
-    kafka_security_protocol: str = Field("PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$")
-    kafka_sasl_mechanism: str | None = Field(None, description="e.g. PLAIN or SCRAM-SHA-512 when using SASL.")
-    kafka_username: str | None = None
-    kafka_password: SecretStr | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism for the SASL_* protocols: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    kafka_username: str | None = Field(None, description="SASL user name (SASL_* protocols).")
+    kafka_password: SecretStr | None = Field(None, description="SASL password (SASL_* protocols); never logged.")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA(s) that signed the brokers' certificates; default: the system's CAs."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate for mutual TLS (may also hold the key)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted client key; never logged."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that a broker's certificate names the host connected to (SSL, SASL_SSL)."
+    )
 
     # --- Elasticsearch -------------------------------------------------------------------
     es_url: str = Field("", description="Elasticsearch URL; defaults to the local stack.")
@@ -116,6 +134,9 @@ class Settings(BaseSettings):
     stack_kafka_version: str = "3.9.1"
     stack_kafka_port: int = Field(9092, ge=1, le=65535)
     stack_kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    stack_kafka_sasl_ssl_port: int = Field(
+        9094, ge=1, le=65535, description="The local Kafka's SASL_SSL listener (SCRAM-SHA-512 or PLAIN over TLS)."
+    )
     stack_kafka_heap: str = Field("512m", pattern=r"^\d+[mg]$")
     stack_es_version: str = "8.19.7"
     stack_es_port: int = Field(9200, ge=1, le=65535)
@@ -131,6 +152,21 @@ class Settings(BaseSettings):
     def _absolute(cls, path: Path) -> Path:
         # Resolved once, so that every process (and the pid files they share) agrees on one path.
         return path.expanduser().resolve()
+
+    @field_validator(
+        "kafka_sasl_mechanism", "kafka_username", "kafka_password", "kafka_ssl_cafile", "kafka_ssl_certfile",
+        "kafka_ssl_keyfile", "kafka_ssl_key_password", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `export ASCOLTO_KAFKA_SASL_MECHANISM=` means "none", as it did before these were validated.
+        return None if value == "" else value
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        # Kafka's names are upper case; accept `scram-sha-512` as providers' docs sometimes write it.
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _derive_endpoints(self) -> Settings:

@@ -42,6 +42,7 @@ def test_port_taken_and_java_missing(tmp_path):
         "ASCOLTO_STACK_DIR": str(tmp_path / "stack"),
         "ASCOLTO_STACK_KAFKA_PORT": str(free_port()),
         "ASCOLTO_STACK_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "ASCOLTO_STACK_KAFKA_SASL_SSL_PORT": str(free_port()),
         "ASCOLTO_STACK_ES_PORT": str(free_port()),
         "ASCOLTO_STACK_ES_TRANSPORT_PORT": str(free_port()),
     }
