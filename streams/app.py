@@ -6,6 +6,7 @@ import faust
 from elasticsearch import AsyncElasticsearch
 
 from core.kafka import TopicNames
+from core.kafka_config import KafkaConnection
 from core.settings import Settings
 from streams.enrich_agent import add_enrich_agent
 from streams.enrichers.chain import chain_from_settings
@@ -18,10 +19,12 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
 
     The caller owns ``es`` (the worker shares it with its HTTP API and closes it at shutdown).
     """
+    kafka = KafkaConnection.from_settings(settings)
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{b}" for b in settings.broker_list],
-        broker_credentials=_credentials(settings),
+        broker=kafka.faust_brokers(),
+        # The same TLS context and SASL login as the connectors and the index consumer.
+        broker_credentials=kafka.for_faust(),
         # Values stay bytes: the agents decode and validate them, so bad input becomes a dead letter
         # instead of a deserialisation crash inside Faust.
         key_serializer="raw",
@@ -45,15 +48,3 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
     add_enrich_agent(app, topics, chain_from_settings(settings))
     add_index_agent(app, topics, es, settings)
     return app
-
-
-def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
-    if settings.kafka_sasl_mechanism and settings.kafka_username and settings.kafka_password:
-        return faust.SASLCredentials(
-            username=settings.kafka_username,
-            password=settings.kafka_password.get_secret_value(),
-            mechanism=settings.kafka_sasl_mechanism,
-        )
-    if settings.kafka_security_protocol == "SSL":
-        return faust.SSLCredentials()
-    return None

@@ -35,6 +35,12 @@ def up(only: Only = None) -> None:
         svc = stack.service(report.name)
         verb = f"started, ready in {report.seconds:.1f}s" if report.started else "already running"
         console.print(f"[green]✓[/] {svc.name} {svc.version} at {svc.endpoint}: {verb}")
+        if svc is stack.kafka:
+            access = stack.kafka.sasl_ssl_access()
+            console.print(
+                f"  SASL_SSL at {access.bootstrap}: {access.mechanism} user {access.username!r}, "
+                f"CA {access.ca_file}, password in {stack.kafka.security.user_file}"
+            )
 
 
 @app.command()
