@@ -13,15 +13,13 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
+import faust
 from pydantic import SecretStr
 
 from core.errors import ConfigError
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    import faust
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -99,8 +97,6 @@ class KafkaConnection:
     def for_faust(self) -> faust.SASLCredentials | faust.SSLCredentials | None:
         """``broker_credentials`` for ``faust.App``: Faust derives the protocol from the object's type
         and whether it carries an SSL context, so each protocol needs its own shape."""
-        import faust  # here, not at the top: connectors and the CLI never pay for importing Faust
-
         if self.uses_sasl:
             return faust.SASLCredentials(
                 username=self.username,
