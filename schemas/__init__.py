@@ -30,15 +30,18 @@ from schemas.posts import raw_post
 from schemas.timestamps import now_rfc3339, to_rfc3339
 from schemas.wire import (
     ALERT_HEADERS,
+    CREATED_AT_HEADER,
     DEAD_LETTER_HEADERS,
     ENRICHED_POST_HEADERS,
     RAW_POST_HEADERS,
     Headers,
     dumps,
+    enriched_post_headers,
 )
 
 __all__ = [
     "ALERT_HEADERS",
+    "CREATED_AT_HEADER",
     "DEAD_LETTER_HEADERS",
     "ENRICHED_POST_HEADERS",
     "RAW_POST_HEADERS",
@@ -52,6 +55,7 @@ __all__ = [
     "dead_letter",
     "decode_raw_post",
     "dumps",
+    "enriched_post_headers",
     "load_schema",
     "now_rfc3339",
     "raw_post",

@@ -22,6 +22,19 @@ DEAD_LETTER_HEADERS = contract_headers("dead_letter")
 ALERT_HEADERS = contract_headers("alert")
 
 
+#: Header carrying an enriched post's ``created_at`` (RFC 3339), so the index sink can route the
+#: post to its backing index without decoding the value.
+CREATED_AT_HEADER = "ascolto-created-at"
+
+
+def enriched_post_headers(created_at: str) -> list[tuple[str, bytes]]:
+    """Headers of one ``posts.enriched`` record: the contract, plus what the index sink routes by.
+
+    The post id needs no header: it is the record's key.
+    """
+    return [*ENRICHED_POST_HEADERS, (CREATED_AT_HEADER, created_at.encode("ascii"))]
+
+
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the wire format of every ascolto topic."""
     return orjson.dumps(obj)
