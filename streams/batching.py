@@ -11,21 +11,28 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-#: Per-request overhead of one bulk action besides the message value (action line, indexed_at).
-ACTION_OVERHEAD_BYTES = 100
-
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Message:
-    """One message from ``posts.enriched`` with where it came from (for offsets and dead letters)."""
+    """One message from ``posts.enriched`` with where it came from (for offsets and dead letters)
+    and its headers (what the index sink routes by, see :func:`schemas.wire.enriched_post_headers`)."""
 
     key: bytes | None
     value: bytes | None
     topic: str
     partition: int
     offset: int
+    headers: Sequence[tuple[str, bytes]] = ()
+
+    def header(self, name: str) -> bytes | None:
+        """The value of header ``name`` (the last one if repeated), None when absent."""
+        found = None
+        for key, value in self.headers:
+            if key == name:
+                found = value
+        return found
 
 
 class Fetch(Protocol):
@@ -66,7 +73,7 @@ class Batcher:
                 break
             got = await self.fetch(timeout_ms=max(1, round(remaining * 1000)), max_records=self.size - len(batch))
             for records in got.values():
-                batch.extend(Message(r.key, r.value, r.topic, r.partition, r.offset) for r in records)
+                batch.extend(Message(r.key, r.value, r.topic, r.partition, r.offset, r.headers) for r in records)
             if batch and deadline is None:
                 deadline = self.clock() + self.seconds
             elif not batch:

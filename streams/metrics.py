@@ -13,6 +13,11 @@ ENRICH_SECONDS = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
 )
 DOCS_INDEXED = Counter("ascolto_docs_indexed_total", "Documents Elasticsearch acknowledged.")
+INDEX_DECODED = Counter(
+    "ascolto_index_decoded_total",
+    "Records the index sink decoded because they lacked the post id key and created_at header "
+    "(written by an older worker or another tool) or their value could not be indexed as it is.",
+)
 DOCS_EXPIRED = Counter("ascolto_docs_expired_total", "Posts not indexed because they are older than the retention.")
 LIFECYCLE_ERRORS = Counter("ascolto_lifecycle_errors_total", "Failed rollover or retention rounds.")
 BULK_SECONDS = Histogram("ascolto_bulk_seconds", "Duration of one bulk request.")

@@ -1,9 +1,10 @@
 """The index sink and its batching against an in-process fake Elasticsearch: no JVM, no waiting.
 
 The fake sits below the real ``AsyncElasticsearch`` client, as its HTTP node: the sink, the
-``elasticsearch.helpers`` bulk helper and ``PostsIndex`` all run their real code and the fake
-answers the few endpoints they call (``_bulk`` with per-item statuses and errors, ``_alias``,
-``_settings``) the way Elasticsearch 8 does, or refuses the connection.
+client's NDJSON serialisation and ``PostsIndex`` all run their real code and the fake answers the
+few endpoints they call (``_bulk`` with per-item statuses and errors, a source that is not JSON
+refused for that item alone, ``_alias``, ``_settings``) the way Elasticsearch 8 does, or refuses
+the connection.
 
 Routing uses the real ``PostsIndex`` (alias read, creation dates, retention); only its
 ``bootstrap`` (templates, analyzers) is replaced by a plain alias read, because installing
@@ -29,8 +30,10 @@ from elastic_transport._node import NodeApiResponse
 from elasticsearch import AsyncElasticsearch
 from prometheus_client import REGISTRY
 
+import streams.index_sink
 from core.settings import Settings
 from elastic.lifecycle import PostsIndex
+from schemas.wire import enriched_post_headers
 from streams.batching import Batcher, Message, chunks_by_bytes, plan_requests
 from streams.index_sink import Backpressure, IndexSink
 
@@ -52,6 +55,8 @@ def iso(ms: int) -> str:
 class FakeIndex:
     created_ms: int
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the source line of each doc as it came in the bulk body
+    raw: dict[str, bytes] = field(default_factory=dict)
 
 
 class FakeElasticsearch:
@@ -67,6 +72,8 @@ class FakeElasticsearch:
         self.request_faults: list[int] = []
         #: every bulk request that reached the cluster: [(index, id), ...]
         self.bulk_requests: list[list[tuple[str, str]]] = []
+        #: the content type of each bulk request
+        self.bulk_content_types: list[str] = []
 
     def create_index(self, name: str, created_ms: int) -> None:
         """A new backing index that becomes the write index (what a rollover does)."""
@@ -95,6 +102,8 @@ class FakeElasticsearch:
             ) -> NodeApiResponse:
                 if not cluster.reachable:
                     raise TransportConnectionError("Connection refused")
+                if target.startswith("/_bulk"):
+                    cluster.bulk_content_types.append(headers["content-type"])
                 status, answer = cluster.answer(method, target, body)
                 headers = HttpHeaders({"x-elastic-product": "Elasticsearch", "content-type": "application/json"})
                 meta = ApiResponseMeta(status, "1.1", headers, 0.001, self.config)
@@ -129,10 +138,13 @@ class FakeElasticsearch:
         if self.request_faults:
             status = self.request_faults.pop(0)
             return status, {"error": {"type": "es_rejected_execution_exception", "reason": "busy"}, "status": status}
-        lines = [orjson.loads(line) for line in body.splitlines() if line.strip()]
+        # Like Elasticsearch: lines split at "\n" only, action lines parsed at once (a bad one fails
+        # the whole request), each source parsed when its item is indexed (a bad one fails that item).
+        assert body.endswith(b"\n"), "a bulk body ends with a newline"
+        lines = body.split(b"\n")[:-1]
         request, items = [], []
-        for header, source in zip(lines[::2], lines[1::2], strict=True):
-            (op, meta), = header.items()  # fmt: skip
+        for action, source in zip(lines[::2], lines[1::2], strict=True):
+            (op, meta), = orjson.loads(action).items()  # fmt: skip
             assert op == "index", op
             request.append((meta["_index"], meta["_id"]))
             items.append({op: {"_index": meta["_index"], "_id": meta["_id"], **self._index_one(meta, source)}})
@@ -142,7 +154,7 @@ class FakeElasticsearch:
             items = [{op: {k: v for k, v in item.items() if k in keep} for op, item in i.items()} for i in items]
         return 200, {"errors": any("error" in next(iter(i.values())) for i in items), "items": items}
 
-    def _index_one(self, meta: dict[str, str], source: dict[str, Any]) -> dict[str, Any]:
+    def _index_one(self, meta: dict[str, str], raw: bytes) -> dict[str, Any]:
         faults = self.item_faults.get(meta["_id"])
         if faults:
             status = faults.pop(0)
@@ -151,6 +163,10 @@ class FakeElasticsearch:
         index = self.indices.get(meta["_index"])
         if index is None:
             return {"status": 404, "error": _not_found(meta["_index"])["error"]}
+        try:
+            source = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return {"status": 400, "error": {"type": "document_parsing_exception", "reason": f"failed to parse: {exc}"}}
         if "sentiment" in source and not isinstance(source["sentiment"], dict):
             return {
                 "status": 400,
@@ -162,6 +178,7 @@ class FakeElasticsearch:
             }
         created = meta["_id"] not in index.docs
         index.docs[meta["_id"]] = source
+        index.raw[meta["_id"]] = raw
         return {"status": 201 if created else 200, "result": "created" if created else "updated"}
 
 
@@ -225,8 +242,29 @@ def post(doc_id: str, created_ms: int | None = None, **fields: Any) -> dict[str,
 
 
 def msg(partition: int, offset: int, value: dict[str, Any] | bytes | None) -> Message:
+    """A record without key or headers, as an older worker or another tool may write: decoded."""
     raw = orjson.dumps(value) if isinstance(value, dict) else value
     return Message(None, raw, TOPIC, partition, offset)
+
+
+def enriched(partition: int, offset: int, post_id: str, created_at: str, value: dict[str, Any] | bytes) -> Message:
+    """A record as the enrich agent writes it: keyed by post id, ``created_at`` in a header."""
+    raw = orjson.dumps(value) if isinstance(value, dict) else value
+    return Message(post_id.encode(), raw, TOPIC, partition, offset, enriched_post_headers(created_at))
+
+
+class CountingOrjson:
+    """orjson as the sink sees it, recording every value it decodes."""
+
+    def __init__(self) -> None:
+        self.decoded: list[bytes] = []
+
+    def loads(self, data: bytes) -> Any:
+        self.decoded.append(bytes(data))
+        return orjson.loads(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(orjson, name)
 
 
 def one_index_cluster() -> FakeElasticsearch:
@@ -437,6 +475,73 @@ def test_a_batch_is_split_into_requests_by_bytes_with_an_oversized_post_alone():
     assert sorted(d for r in sizes for d in r) == sorted(["huge", *(f"small-{i}" for i in range(4))])
 
 
+# --- records as the enrich agent writes them: routed by key and header, never decoded -----------
+def test_keyed_records_with_the_created_at_header_are_indexed_from_their_bytes(monkeypatch):
+    es = FakeElasticsearch()
+    rolled_at = now_ms() - 2 * DAY_MS
+    es.create_index(f"{ALIAS}-000001", now_ms() - 10 * DAY_MS)
+    es.create_index(f"{ALIAS}-000002", rolled_at)
+    h = harness(es)
+    counting = CountingOrjson()
+    monkeypatch.setattr(streams.index_sink, "orjson", counting)
+    decoded_before = metric("ascolto_index_decoded_total")
+    # The header, not the value, decides the backing index: here they disagree on purpose.
+    old = enriched(0, 0, "old", iso(rolled_at - 1), post("old", now_ms()))
+    new = enriched(0, 1, "new", iso(rolled_at + 1), post("new", now_ms()))
+    assert run(h.sink.write([old, new])) == {(TOPIC, 0): 2}
+    assert counting.decoded == []  # not one value decoded
+    assert metric("ascolto_index_decoded_total") == decoded_before
+    assert es.where() == {"old": f"{ALIAS}-000001", "new": f"{ALIAS}-000002"}
+    # The document is the record's bytes with indexed_at spliced in, nothing else changed.
+    raw = es.indices[f"{ALIAS}-000002"].raw["new"]
+    assert raw.startswith(new.value[:-1] + b',"indexed_at":"') and raw.count(b'"indexed_at"') == 1
+    stamped = datetime.fromisoformat(es.source("new")["indexed_at"])
+    assert abs(stamped.timestamp() * 1000 - now_ms()) < 60_000
+    assert {k: v for k, v in es.source("new").items() if k != "indexed_at"} == orjson.loads(new.value)
+    assert es.bulk_content_types and all("x-ndjson" in t for t in es.bulk_content_types)
+
+
+def test_records_without_the_header_are_decoded_validated_and_counted(monkeypatch):
+    h = harness(one_index_cluster())
+    counting = CountingOrjson()
+    monkeypatch.setattr(streams.index_sink, "orjson", counting)
+    decoded_before = metric("ascolto_index_decoded_total")
+    plain = msg(0, 0, post("plain"))
+    # Keyed but from a tool that does not send the header; and one already stamped by someone else.
+    keyed = Message(b"keyed", orjson.dumps(post("keyed")), TOPIC, 0, 1)
+    stamped = enriched(0, 2, "stamped", iso(now_ms()), post("stamped", indexed_at="2000-01-01T00:00:00Z"))
+    no_id = Message(b"no-id", b'{"text": "no id"}', TOPIC, 0, 3)
+    assert run(h.sink.write([plain, keyed, stamped, no_id])) == {(TOPIC, 0): 4}
+    assert sorted(counting.decoded) == sorted([plain.value, keyed.value, stamped.value, no_id.value])
+    assert metric("ascolto_index_decoded_total") - decoded_before == 4
+    assert set(h.es.where()) == {"plain", "keyed", "stamped"}
+    for doc_id in ("plain", "keyed", "stamped"):
+        assert h.es.source(doc_id)["indexed_at"].startswith(str(datetime.now(UTC).year))
+    [(letter, stage, reason)] = h.letters
+    assert letter is no_id and stage == "index" and "no string id" in reason
+
+
+def test_a_value_that_is_not_json_despite_its_header_is_dead_lettered_alone():
+    h = harness(one_index_cluster(), index_parallel=1)
+    now = iso(now_ms())
+    batch = [
+        enriched(0, 0, "good-1", now, post("good-1")),
+        enriched(0, 1, "braced", now, b"{not json}"),  # looks like an object: Elasticsearch refuses it
+        enriched(0, 2, "bare", now, b"not json"),  # cannot be spliced: decoded, and refused here
+        enriched(0, 3, "two-lines", now, b'{"id": "two-lines",\n"x": {"index": {}}}'),  # would split the body
+        enriched(0, 4, "good-2", now, post("good-2")),
+    ]
+    assert run(h.sink.write(batch)) == {(TOPIC, 0): 5}
+    assert set(h.es.where()) == {"good-1", "good-2", "two-lines"}  # the same request, not poisoned
+    assert h.es.source("two-lines")["x"] == {"index": {}} and "indexed_at" in h.es.source("two-lines")
+    reasons = {m.offset: (stage, reason) for m, stage, reason in h.letters}
+    assert set(reasons) == {1, 2}
+    assert {stage for stage, _ in reasons.values()} == {"index"}
+    assert "Elasticsearch rejected the document: document_parsing_exception" in reasons[1][1]
+    assert "not JSON" in reasons[2][1]
+    assert len(h.es.bulk_requests) == 1 and h.sleeps == []
+
+
 # --- gathering batches (no Kafka) ----------------------------------------------------------------
 class ScriptedFetch:
     """A ``getmany`` that answers from a script and moves a fake clock forward as it waits."""
@@ -455,7 +560,9 @@ class ScriptedFetch:
         self.clock[0] += took
         count = min(count, max_records)
         records = [
-            SimpleNamespace(key=None, value=b"{}", topic=TOPIC, partition=0, offset=self.offset + i)
+            SimpleNamespace(
+                key=b"k", value=b"{}", topic=TOPIC, partition=0, offset=self.offset + i, headers=[("h", b"%d" % i)]
+            )
             for i in range(count)
         ]
         self.offset += count
@@ -472,6 +579,7 @@ def test_batching_by_count():
     b, fetch = batcher([(0.0, 3), (0.0, 3), (0.0, 3)], size=5)
     batch = run(b.next())
     assert [m.offset for m in batch] == [0, 1, 2, 3, 4]
+    assert [m.header("h") for m in batch] == [b"0", b"1", b"2", b"0", b"1"]  # headers travel with the record
     assert [max_records for _, max_records in fetch.calls] == [5, 2]  # never asks for more than fits
 
 
