@@ -6,11 +6,15 @@ Side by side, in one run, on the real local stack, with the same N pre-enriched 
 
 1. **direct**: elasticsearch-py's ``parallel_bulk`` from this process straight into Elasticsearch
    (the limit for this machine);
-2. **pipeline**: the documents sit in a ``posts.enriched`` topic and a real ``ascolto worker``
+2. **pipeline**: the documents sit in a ``posts.enriched`` topic, keyed by post id and with the
+   headers the enrich agent sends (``created_at`` among them), and a real ``ascolto worker``
    consumes and indexes them (batching, routing, retries, offsets).
 
 Both rates are measured the same way, from the first to the last ``indexed_at`` stamp, so start-up
-is left out. Each side uses its own alias, removed afterwards.
+is left out. Rates move with the neighbours' load; CPU per document barely does, so it is reported
+too: this process's during ``parallel_bulk``, and the worker's (psutil, the process and its
+children) between the first documents showing up and the last. Each side uses its own alias,
+removed afterwards.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import psutil
 from elasticsearch.helpers import parallel_bulk
 from kafka import KafkaProducer
 
@@ -36,6 +41,7 @@ from core.settings import Settings
 from elastic.client import async_es_client, es_client
 from elastic.lifecycle import PostsIndex
 from schemas import dumps, now_rfc3339
+from schemas.wire import enriched_post_headers
 from streams.enrichers.chain import chain_from_settings
 
 
@@ -64,35 +70,65 @@ async def bootstrap(settings: Settings) -> str:
         await client.close()
 
 
-def wait_count(es, index: str, n: int, worker: launcher.ChildProcess | None = None) -> None:
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU of a process and its children so far."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def wait_count(es, index: str, n: int, worker: launcher.ChildProcess | None = None) -> float | None:
+    """Wait until ``index`` holds ``n`` documents; with a worker, its CPU µs per document meanwhile
+    (from the first poll that saw documents to the last, so start-up is left out)."""
+    proc = psutil.Process(worker.pid) if worker is not None else None
+    first: tuple[int, float] | None = None
     while True:
         es.indices.refresh(index=index)
-        if es.count(index=index)["count"] >= n:
-            return
+        count = es.count(index=index)["count"]
+        cpu = cpu_seconds(proc) if proc is not None else 0.0
+        if first is None and count > 0:
+            first = (count, cpu)
+        if count >= n:
+            if proc is None or first is None or count == first[0]:
+                return None
+            return (cpu - first[1]) / (count - first[0]) * 1e6
         if worker is not None and not worker.running():
             sys.exit(f"worker exited; see {worker.log_file}")
         time.sleep(0.2)
 
 
-def direct(docs: list[dict], settings: Settings, batch: int, parallel: int) -> float:
+def direct(docs: list[dict], settings: Settings, batch: int, parallel: int) -> tuple[float, float]:
+    """Docs/s, and this process's CPU µs per document while it sent them."""
     target = asyncio.run(bootstrap(settings))
     es = es_client(settings)
+    me = psutil.Process()
+    cpu_before = cpu_seconds(me)
     # One stamp per chunk, as the pipeline's indexer does per batch.
     actions = ({"_index": target, "_id": d["id"], "_source": {**d, "indexed_at": now_rfc3339()}} for d in docs)
     for ok, item in parallel_bulk(es, actions, thread_count=parallel, chunk_size=batch):
         if not ok:
             sys.exit(f"direct bulk failed: {item}")
+    cpu_us = (cpu_seconds(me) - cpu_before) / len(docs) * 1e6
     wait_count(es, settings.es_index, len(docs))
     rate = span_rate(es, settings.es_index, len(docs))
     es.close()
-    return rate
+    return rate, cpu_us
 
 
-def pipeline(docs: list[dict], settings: Settings, overrides: dict[str, str]) -> float:
+def pipeline(docs: list[dict], settings: Settings, overrides: dict[str, str]) -> tuple[float, float | None]:
+    """Docs/s, and the worker's CPU µs per document."""
     names = ensure_topics(settings)
     producer = KafkaProducer(**kafka_client_config(settings), acks="all", linger_ms=20, batch_size=256 * 1024)
     for d in docs:
-        producer.send(names.enriched, key=d["id"].encode(), value=dumps(d))
+        # Keyed and with headers as the enrich agent writes them: the index sink routes by them.
+        producer.send(
+            names.enriched, key=d["id"].encode(), value=dumps(d), headers=enriched_post_headers(d["created_at"])
+        )
     producer.flush()
     producer.close()
     workdir = Path(tempfile.mkdtemp(prefix="ascolto-bench-"))
@@ -101,8 +137,8 @@ def pipeline(docs: list[dict], settings: Settings, overrides: dict[str, str]) ->
     try:
         while not es.indices.exists_alias(name=settings.es_index):
             time.sleep(0.2)
-        wait_count(es, settings.es_index, len(docs), worker)
-        return span_rate(es, settings.es_index, len(docs))
+        cpu_us = wait_count(es, settings.es_index, len(docs), worker)
+        return span_rate(es, settings.es_index, len(docs)), cpu_us
     finally:
         worker.stop()
         es.close()
@@ -133,15 +169,18 @@ def main() -> None:
     }
     pipeline_settings = launcher.settings_of(launcher.child_env(overrides))
     try:
-        direct_rate = direct(docs, direct_settings, args.batch_size, args.parallel)
-        pipeline_rate = pipeline(docs, pipeline_settings, overrides)
+        direct_rate, direct_cpu = direct(docs, direct_settings, args.batch_size, args.parallel)
+        pipeline_rate, worker_cpu = pipeline(docs, pipeline_settings, overrides)
     finally:
         remove_deployment(direct_settings, f"bench-{uid}")
         remove_deployment(pipeline_settings, f"bench-{uid}")
     print(f"ascolto indexing benchmark — {len(docs):,} docs, batch {args.batch_size}, parallel {args.parallel}, "
           f"{os.cpu_count()} cores, {datetime.now().astimezone():%Y-%m-%d}")  # fmt: skip
-    print(f"  direct parallel_bulk (machine limit): {direct_rate:10,.0f} docs/s")
-    print(f"  pipeline indexer from Kafka:          {pipeline_rate:10,.0f} docs/s")
+    worker_cpu_text = "?" if worker_cpu is None else f"{worker_cpu:.0f}"
+    print(f"  direct parallel_bulk (machine limit): {direct_rate:10,.0f} docs/s, {direct_cpu:.0f} µs CPU/doc (client)")
+    print(
+        f"  pipeline indexer from Kafka:          {pipeline_rate:10,.0f} docs/s, {worker_cpu_text} µs CPU/doc (worker)"
+    )
     print(f"  ratio pipeline / direct:              {pipeline_rate / direct_rate:10.0%}")
 
 
