@@ -23,6 +23,8 @@ ENRICHED = "posts.enriched"
 DLQ = "posts.dlq"
 ALERTS = "alerts"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TopicNames:
@@ -90,11 +92,13 @@ def _first_failing_step(connection: KafkaConnection, timeout: float = 5.0) -> st
     return failed
 
 
-def ensure_topics(settings: Settings) -> TopicNames:
+def ensure_topics(settings: Settings, *, processes: int | None = None) -> TopicNames:
     """Create the pipeline's topics if missing, with the partitions and size limit configured.
 
     Relying on broker auto-creation would give one partition and the broker's default
-    message size, which is too small for the dead letters of oversized posts.
+    message size, which is too small for the dead letters of oversized posts. Topics that exist
+    keep their partitions; with ``processes`` (worker processes about to share them), one warning
+    says when the topics the workers read have fewer partitions than that, so some would idle.
     """
     names = TopicNames.of(settings)
     logging.getLogger("kafka").setLevel(logging.ERROR)
@@ -119,8 +123,43 @@ def ensure_topics(settings: Settings) -> TopicNames:
                 admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another process created them meanwhile
+        if processes is not None:
+            consumed = (names.raw, names.enriched)
+            counts = {t: settings.topic_partitions for t in consumed}
+            counts.update(partition_counts(admin, [t for t in consumed if t in existing]))
+            warn_few_partitions(settings, counts, processes)
     except KafkaError as exc:
         raise unreachable(settings, exc) from None
     finally:
         admin.close()
     return names
+
+
+def partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """Partitions of each existing topic in ``topics``."""
+    if not topics:
+        return {}
+    return {t["name"]: len(t["partitions"]) for t in admin.describe_topics(topics) if not t["error_code"]}
+
+
+def warn_few_partitions(settings: Settings, counts: dict[str, int], processes: int) -> None:
+    """One warning when a topic the workers read has fewer partitions than worker processes.
+
+    A partition is read by one consumer of a group at a time: extra processes would only wait.
+    """
+    short = {topic: n for topic, n in counts.items() if n < processes}
+    if not short:
+        return
+    fewest = min(short.values())
+    first = min(short, key=lambda t: short[t])
+    log.warning(
+        "%s: fewer partitions than the %d worker processes, so only %d of them get work; add partitions with "
+        "`kafka-topics.sh --bootstrap-server %s --alter --topic %s --partitions %d` (likewise for the others; "
+        "posts already written stay where they are).",
+        ", ".join(f"topic {t} has {n}" for t, n in sorted(short.items())),
+        processes,
+        fewest,
+        settings.broker_list[0] if settings.broker_list else settings.kafka_brokers,
+        first,
+        max(processes, settings.topic_partitions),
+    )

@@ -37,7 +37,14 @@ class Settings(BaseSettings):
     # --- Kafka ---------------------------------------------------------------------------
     kafka_brokers: str = Field("", description="Comma-separated host:port list; defaults to the local stack.")
     topic_prefix: str = Field("ascolto.", description="Prefix of every topic (posts.raw, posts.enriched, ...).")
-    topic_partitions: int = Field(3, ge=1, description="Partitions for topics ascolto creates.")
+    topic_partitions: int = Field(
+        12,
+        ge=1,
+        description=(
+            "Partitions for topics ascolto creates: the most worker processes (on all machines) that share the work; "
+            "12 splits evenly over 1, 2, 3, 4, 6 or 12 processes."
+        ),
+    )
     topic_replication: int = Field(1, ge=1, description="Replication factor for topics ascolto creates.")
     kafka_compression: str = Field("lz4", pattern="^(none|gzip|lz4|zstd|snappy)$")
     max_message_bytes: int = Field(
@@ -111,11 +118,26 @@ class Settings(BaseSettings):
     )
     duplicate_window_seconds: float = Field(3600.0, gt=0, description="Reposts within this time are flagged.")
     duplicate_max_entries: int = Field(200_000, ge=1, description="Texts remembered for duplicate detection.")
+    enrich_batch_size: int = Field(
+        1000, ge=1, le=100_000, description="Posts the enrich agent takes, enriches and publishes at once, at most."
+    )
+    enrich_batch_seconds: float = Field(
+        0.2, gt=0, le=60, description="Longest wait for more posts before a partial enrich batch is processed."
+    )
     index_batch_size: int = Field(4000, ge=1, description="Posts per indexing batch at most.")
     index_batch_seconds: float = Field(1.0, gt=0, description="Longest wait before a partial batch is indexed.")
     index_batch_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest bulk request body.")
     index_parallel: int = Field(2, ge=1, le=16, description="Bulk requests of one batch sent at once.")
     index_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the back-off between bulk retries.")
+    worker_processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "Worker processes `ascolto worker` runs on this machine, in one consumer group; process i (from 0) "
+            "uses ASCOLTO_WEB_PORT+i and ASCOLTO_METRICS_PORT+i."
+        ),
+    )
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")
     metrics_bind: str = Field(
