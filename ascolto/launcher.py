@@ -6,6 +6,10 @@ Two ways, sharing the command line, the environment and the readiness check:
 * :class:`BackgroundWorker`: a worker detached from the terminal, found again through a pid file
   under ``<stack_dir>/worker`` (``ascolto demo`` starts it, ``ascolto stack status|down`` see it).
 
+Several worker processes on one machine are ``ascolto worker --processes N``: a supervisor
+(:mod:`ascolto.supervisor`) whose children use ports ``ASCOLTO_WEB_PORT + i`` and
+``ASCOLTO_METRICS_PORT + i``; :func:`readiness_urls` names what each answers.
+
 A worker is *ready* when its HTTP API (``/api/stats``) or, without one, its ``/metrics`` endpoint
 answers: a real request, not a guess about how long start-up takes.
 """
@@ -63,6 +67,17 @@ def readiness_url(settings: Settings) -> str:
     raise AscoltoError(
         "A worker with ASCOLTO_WEB_PORT=0 and ASCOLTO_METRICS_PORT=0 cannot be checked for readiness; enable one."
     )
+
+
+def readiness_urls(settings: Settings, processes: int = 1) -> list[str]:
+    """What answers once each of ``processes`` workers (``ascolto worker --processes N``) runs."""
+    first = readiness_url(settings)
+    if processes == 1:
+        return [first]
+    web, metrics = settings.web_port, settings.metrics_port
+    # Process i uses the ports after the configured ones; a port of 0 stays disabled.
+    shifted = [{"web_port": web and web + i, "metrics_port": metrics and metrics + i} for i in range(processes)]
+    return [readiness_url(settings.model_copy(update=ports)) for ports in shifted]
 
 
 def settings_of(env: Mapping[str, str]) -> Settings:
@@ -182,17 +197,20 @@ class WorkerStatus:
     metrics_port: int
     log: Path
     ready: bool
+    processes: int = 1  # worker processes under that pid (ports web_port + i, metrics_port + i)
 
 
 class BackgroundWorker:
     """A worker detached from the terminal (``ascolto demo``), tracked by a pid file in ``<stack_dir>/worker``.
 
     The ports it was started with are kept beside the pid file, so that ``ascolto stack status``
-    reports them even when run with other settings.
+    reports them even when run with other settings. With ``processes`` > 1 the pid is the
+    supervisor's (``ascolto worker --processes N``), and stopping it stops its children.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, processes: int = 1) -> None:
         self.settings = settings
+        self.processes = processes
         self.process = ManagedProcess("worker", settings.stack_dir / "worker", marker="ascolto worker")
 
     @property
@@ -213,16 +231,28 @@ class BackgroundWorker:
         """Start unless one runs (then False); by default wait until it answers."""
         if self.pid() is not None:
             return False
-        url = readiness_url(self.settings)
-        self.process.start(ascolto_command("worker"), env=child_env(None, env), cwd=self.settings.stack_dir)
+        urls = readiness_urls(self.settings, self.processes)
+        args = ["worker", "--processes", str(self.processes)] if self.processes > 1 else ["worker"]
+        self.process.start(ascolto_command(*args), env=child_env(None, env), cwd=self.settings.stack_dir)
         self._state_file.write_bytes(
-            orjson.dumps({"web_port": self.settings.web_port, "metrics_port": self.settings.metrics_port})
+            orjson.dumps(
+                {
+                    "web_port": self.settings.web_port,
+                    "metrics_port": self.settings.metrics_port,
+                    "processes": self.processes,
+                }
+            )
         )
         if wait:
             try:
-                wait_answering(
-                    url, alive=lambda: not self.exited(), log_file=self.log_file, what="worker", timeout=READY_TIMEOUT
-                )
+                for url in urls:
+                    wait_answering(
+                        url,
+                        alive=lambda: not self.exited(),
+                        log_file=self.log_file,
+                        what="worker",
+                        timeout=READY_TIMEOUT,
+                    )
             except AscoltoError:
                 self.stop()
                 raise
@@ -239,8 +269,9 @@ class BackgroundWorker:
         try:
             ports = orjson.loads(self._state_file.read_bytes())
             web, metrics = int(ports["web_port"]), int(ports["metrics_port"])
+            processes = int(ports.get("processes", 1))
         except (OSError, ValueError, KeyError, TypeError):
-            web, metrics = self.settings.web_port, self.settings.metrics_port
+            web, metrics, processes = self.settings.web_port, self.settings.metrics_port, self.processes
         url = f"http://127.0.0.1:{web}/api/stats" if web else f"http://127.0.0.1:{metrics}/metrics" if metrics else None
         ready = pid is not None and url is not None and answers(url)
-        return WorkerStatus(pid, web, metrics, self.log_file, ready)
+        return WorkerStatus(pid, web, metrics, self.log_file, ready, processes)

@@ -11,8 +11,8 @@ API, /metrics), and Kafka's group protocol shares the partitions among them. Eac
 * its own Faust data directory, ``ASCOLTO_DATA_DIR/process-<i>``.
 
 Children's output is relayed to the supervisor's stderr, each line prefixed ``[worker i]``.
-SIGTERM or SIGINT is forwarded to every child as SIGTERM (children run in their own process
-group, so Ctrl-C reaches them once, through here), and each commits and closes cleanly. A child
+SIGTERM or SIGINT is forwarded to every child as SIGTERM, and each commits and closes cleanly
+(a child that also got the signal from its process group, as with Ctrl-C, stops once). A child
 that dies is started again after a back-off that doubles while it keeps dying young; one that
 dies before it ever answered, several times in a row, stops the supervisor with one sentence.
 """
@@ -282,9 +282,9 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            # Its own process group: Ctrl-C in a terminal reaches the supervisor only, which
-            # forwards one SIGTERM, instead of every child getting SIGINT and SIGTERM.
-            process_group=0,
+            # Same process group as the supervisor (the default), on purpose: whoever stops the
+            # group (Ctrl-C, `ascolto stack down`, a SIGKILL after a timeout) reaches the children
+            # too, and none is left running without its supervisor.
         )
         child.started_at = time.monotonic()
         child.ready = False

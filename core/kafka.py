@@ -153,12 +153,12 @@ def warn_few_partitions(settings: Settings, counts: dict[str, int], processes: i
     fewest = min(short.values())
     first = min(short, key=lambda t: short[t])
     log.warning(
-        "%s: fewer partitions than the %d worker processes, so only %d of them get work; add partitions with "
-        "`kafka-topics.sh --bootstrap-server %s --alter --topic %s --partitions %d` (likewise for the others; "
-        "posts already written stay where they are).",
-        ", ".join(f"topic {t} has {n}" for t, n in sorted(short.items())),
-        processes,
+        "Only %d of the %d worker processes get work: the topics they read have fewer partitions (%s); add "
+        "partitions with `kafka-topics.sh --bootstrap-server %s --alter --topic %s --partitions %d` and likewise "
+        "for any other topic listed (posts already written stay in their partitions).",
         fewest,
+        processes,
+        ", ".join(f"{t}: {n}" for t, n in sorted(short.items())),
         settings.broker_list[0] if settings.broker_list else settings.kafka_brokers,
         first,
         max(processes, settings.topic_partitions),

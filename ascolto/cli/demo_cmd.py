@@ -24,14 +24,19 @@ def demo(
     rate: Annotated[float, typer.Option(min=1, help="Posts per second.")] = 200.0,
     burst: Annotated[int, typer.Option(min=0, help="Negative posts in the burst about one brand (0: none).")] = 300,
     seed: Annotated[int | None, typer.Option(help="Seed for the generator.")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes in one group (default ASCOLTO_WORKER_PROCESSES, 1)."),
+    ] = None,
 ) -> None:
     """Start Kafka + Elasticsearch, a worker and a generator; wait until the posts are searchable."""
     settings = get_settings()
     up(only=None)
-    proc = BackgroundWorker(settings)
+    proc = BackgroundWorker(settings, processes or settings.worker_processes)
     with console.status("starting the worker..."):
         started = proc.start()
-    console.print(f"[green]✓[/] worker {'started' if started else 'already running'} (log: {proc.log_file})")
+    what = f"{proc.processes} worker processes" if proc.processes > 1 else "worker"
+    console.print(f"[green]✓[/] {what} {'started' if started else 'already running'} (log: {proc.log_file})")
 
     brand = DEFAULT_BRANDS[2]
     source = GeneratorSource(
@@ -43,7 +48,7 @@ def demo(
     with console.status(f"waiting until all {expected} posts are searchable in Elasticsearch..."):
         found = _wait_searchable(settings, prefix, expected, proc)
     console.print(f"[green]✓[/] {found} posts of this run are searchable in index {settings.es_index}")
-    _summary(settings, prefix, brand)
+    _summary(settings, prefix, brand, proc.status().processes)
 
 
 def _count(settings: Settings, body: dict) -> int:
@@ -76,7 +81,7 @@ def _wait_searchable(settings: Settings, prefix: str, expected: int, proc: Backg
     )
 
 
-def _summary(settings: Settings, prefix: str, brand: str) -> None:
+def _summary(settings: Settings, prefix: str, brand: str, processes: int) -> None:
     run = {"prefix": {"id": prefix}}
     for label in ("negative", "neutral", "positive"):
         n = _count(settings, {"bool": {"filter": [run, {"term": {"sentiment.label": label}}]}})
@@ -87,9 +92,16 @@ def _summary(settings: Settings, prefix: str, brand: str) -> None:
         "            ascolto search 'bolletta OR bill' --lang it --json\n"
         f"  API:      http://127.0.0.1:{settings.web_port}/api/stats?since=1h\n"
         f"            http://127.0.0.1:{settings.web_port}/api/search?q=disservizio&sentiment=negative\n"
-        f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics (worker)\n"
+        f"  metrics:  {_metrics_urls(settings.metrics_port, processes)}\n"
         "  Kibana:   ascolto kibana import --url http://localhost:5601\n"
         f"  raw data: {settings.es_url_safe}/{settings.es_index}/_search?q=text.it:disservizio\n"
         "  stop:     ascolto stack down   (stops the worker, Kafka and Elasticsearch)",
         soft_wrap=True,
     )
+
+
+def _metrics_urls(port: int, processes: int) -> str:
+    if processes == 1:
+        return f"http://127.0.0.1:{port}/metrics (worker)"
+    # One /metrics per worker process, on consecutive ports (Prometheus scrapes each).
+    return f"http://127.0.0.1:{port}/metrics ... :{port + processes - 1}/metrics (one per worker process)"

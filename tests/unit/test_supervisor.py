@@ -135,6 +135,18 @@ def test_the_command_line_refuses_overlapping_ports_before_starting_anything():
     assert "overlap; move ASCOLTO_WEB_PORT" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_the_launcher_and_the_supervisor_agree_on_where_each_process_answers(tmp_path):
+    settings = Settings(web_port=6066, metrics_port=9464)
+    assert launcher.readiness_urls(settings, 2) == [
+        f"http://127.0.0.1:{s.web_port}/api/stats" for s in plan(settings, 2)
+    ]
+    metrics_only = Settings(web_port=0, metrics_port=9464)
+    assert launcher.readiness_urls(metrics_only, 2) == [
+        "http://127.0.0.1:9464/metrics",
+        "http://127.0.0.1:9465/metrics",
+    ]
+
+
 def test_exit_descriptions():
     assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
     assert describe_exit(3) == "exited with code 3"
@@ -202,8 +214,8 @@ def test_too_few_partitions_for_the_processes_is_one_warning_saying_how_to_add_s
         warn_few_partitions(settings, {"ascolto.posts.raw": 3, "ascolto.posts.enriched": 12}, processes=4)
     [record] = caplog.records
     message = record.getMessage()
-    assert message.startswith("topic ascolto.posts.raw has 3: fewer partitions than the 4 worker processes")
-    assert "only 3 of them get work" in message
+    assert message.startswith("Only 3 of the 4 worker processes get work")
+    assert "fewer partitions (ascolto.posts.raw: 3)" in message
     assert "kafka-topics.sh --bootstrap-server k1:9092 --alter --topic ascolto.posts.raw --partitions 12" in message
 
     caplog.clear()
