@@ -37,7 +37,10 @@ tools:
 stop: install
 	$(BIN)/ascolto stack down
 
-## Throughput and latency through the real stack (prints figures, asserts nothing).
+## Throughput, latency and CPU per post of each process through the real stack, next to the machine's
+## limits (prints a table, keeps a history in bench/results/, asserts nothing). Options go in
+## BENCH_ARGS, e.g. make bench BENCH_ARGS="--posts 50000 --baseline ../main --label 'after batching'".
+BENCH_ARGS ?=
 bench: install
 	$(BIN)/ascolto stack up
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
