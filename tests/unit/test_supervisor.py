@@ -7,11 +7,13 @@ import io
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ascolto import launcher
 from ascolto.supervisor import RestartPolicy, Supervisor, describe_exit, plan
@@ -222,3 +224,34 @@ def test_too_few_partitions_for_the_processes_is_one_warning_saying_how_to_add_s
     with caplog.at_level(logging.WARNING, logger="core.kafka"):
         warn_few_partitions(settings, {"ascolto.posts.raw": 12, "ascolto.posts.enriched": 12}, processes=12)
     assert caplog.records == []
+
+
+# --- the deploy manifests say the same ---------------------------------------------------------
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_prometheus_scrapes_the_ports_the_supervisor_gives_its_processes():
+    local = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    [worker_job] = [job for job in local["scrape_configs"] if job["job_name"] == "ascolto-worker"]
+    targets = worker_job["static_configs"][0]["targets"]
+    slots = plan(Settings(), len(targets))
+    assert targets == [f"127.0.0.1:{s.metrics_port}" for s in slots]
+
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    worker = compose["services"]["worker"]
+    processes = int(worker["environment"]["ASCOLTO_WORKER_PROCESSES"])
+    assert worker["environment"]["ASCOLTO_METRICS_BIND"] == "0.0.0.0"
+    scraped = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-compose.yml").read_text())
+    [job] = scraped["scrape_configs"]
+    assert sorted(sd["port"] for sd in job["dns_sd_configs"]) == [s.metrics_port for s in plan(Settings(), processes)]
+    assert all(sd["names"] == ["worker"] for sd in job["dns_sd_configs"])
+    assert "prometheus-compose.yml" in " ".join(compose["services"]["prometheus"]["command"])
+
+
+def test_the_compose_prometheus_config_is_valid(require_tool):
+    promtool = require_tool("promtool", "prometheus")
+    result = subprocess.run(
+        [promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus-compose.yml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
