@@ -1,13 +1,15 @@
-"""What the enrich agent does to one message, as a pure function: bytes in, outcome out.
+"""What the enrich agent does to messages, as pure functions: bytes in, outcomes out.
 
 Kept free of Kafka so that it is tested directly and shared by ``ascolto enrich``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from schemas import EnrichedPost, InvalidMessage, decode_raw_post, dumps, validate
+from schemas import EnrichedPost, InvalidMessage, RawPost, decode_raw_post, dumps, validate
 from streams.enrichers import EnricherFailed, EnrichmentChain
 
 
@@ -35,6 +37,34 @@ def enrich_message(chain: EnrichmentChain, value: bytes | None) -> Enriched | Fa
         post = chain.enrich(raw)
     except EnricherFailed as exc:
         return Failed(f"enrich:{exc.name}", exc.error)
+    return _emit(post)
+
+
+def enrich_batch(chain: EnrichmentChain, values: Sequence[bytes | None]) -> list[Enriched | Failed]:
+    """:func:`enrich_message` for a batch: one outcome per value, in order.
+
+    The chain runs enricher by enricher over the batch (:meth:`EnrichmentChain.enrich_many`),
+    which is cheaper than post by post and gives the same posts.
+    """
+    outcomes: list[Enriched | Failed | None] = [None] * len(values)
+    raws: list[RawPost] = []
+    positions: list[int] = []
+    for i, value in enumerate(values):
+        try:
+            raws.append(decode_raw_post(value))
+        except InvalidMessage as exc:
+            outcomes[i] = Failed(exc.stage, exc.reason)
+            continue
+        positions.append(i)
+    for i, result in zip(positions, chain.enrich_many(raws), strict=True):
+        if isinstance(result, EnricherFailed):
+            outcomes[i] = Failed(f"enrich:{result.name}", result.error)
+        else:
+            outcomes[i] = _emit(result)
+    return cast(list[Enriched | Failed], outcomes)
+
+
+def _emit(post: EnrichedPost) -> Enriched | Failed:
     try:
         validate("enriched_post", post)
     except InvalidMessage as exc:
