@@ -31,6 +31,8 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
+        # Faust's own producer only carries the index agent's dead letters now: the enrich agent
+        # publishes its batches through its own idempotent producer (streams.publishing).
         producer_acks=-1,
         producer_compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
         producer_max_request_size=settings.max_message_bytes,
@@ -45,6 +47,6 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
         autodiscover=False,
     )
     topics = StreamTopics.declare(app, TopicNames.of(settings), settings)
-    add_enrich_agent(app, topics, chain_from_settings(settings))
+    add_enrich_agent(app, topics, chain_from_settings(settings), settings)
     add_index_agent(app, topics, es, settings)
     return app

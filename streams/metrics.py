@@ -7,10 +7,20 @@ from prometheus_client import Counter, Gauge, Histogram
 MESSAGES_IN = Counter("ascolto_messages_consumed_total", "Messages consumed, by agent.", ["agent"])
 POSTS_ENRICHED = Counter("ascolto_posts_enriched_total", "Posts enriched and published to posts.enriched.")
 DEAD_LETTERS = Counter("ascolto_dead_letters_total", "Messages sent to the dead-letter topic, by stage.", ["stage"])
-ENRICH_SECONDS = Histogram(
-    "ascolto_enrich_seconds",
-    "Time to decode, validate and enrich one post.",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+# The enrich agent works in batches and observes once per batch, never per post (a Prometheus call
+# per post showed in profiles). Mean time per post: rate(..._batch_seconds_sum) / rate(..._batch_posts_sum).
+ENRICH_BATCH_SECONDS = Histogram(
+    "ascolto_enrich_batch_seconds",
+    "Time to decode, validate and enrich one batch of posts.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+ENRICH_BATCH_POSTS = Histogram(
+    "ascolto_enrich_batch_posts", "Messages per enrich batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
+)
+ENRICH_PUBLISH_SECONDS = Histogram(
+    "ascolto_enrich_publish_seconds",
+    "From handing an enrich batch's records to the producer until Kafka acknowledged all of them.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
 )
 DOCS_INDEXED = Counter("ascolto_docs_indexed_total", "Documents Elasticsearch acknowledged.")
 INDEX_DECODED = Counter(

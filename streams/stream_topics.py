@@ -1,4 +1,4 @@
-"""The Faust topic objects of the pipeline, and how agents publish dead letters."""
+"""The Faust topic objects of the pipeline, and how agents publish dead letters (one at a time or in a batch)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from core.kafka import TopicNames
 from core.settings import Settings
 from schemas import DEAD_LETTER_HEADERS, dead_letter, dumps
 from streams import metrics
+from streams.publishing import OutRecord
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,20 @@ class StreamTopics:
         if wait:
             await delivery
         metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc()
+
+    def dead_letter_record(
+        self,
+        stage: str,
+        reason: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> OutRecord:
+        """The DeadLetter of a message as a record for a batched send (:class:`streams.publishing.BatchPublisher`),
+        keeping the original key and bytes. The sender counts it in ``ascolto_dead_letters_total`` once acknowledged.
+        """
+        letter = dead_letter(stage, reason, value, topic=topic, partition=partition, offset=offset)
+        return OutRecord(self.dlq.get_topic_name(), key, dumps(letter), list(DEAD_LETTER_HEADERS))
