@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+import mode.loop
 from mode.types.signals import BaseSignalT  # the signal handler type Faust's signals check against
 
 from ascolto.metrics_endpoint import serve_metrics
@@ -32,8 +33,20 @@ def build_worker_app(settings: Settings) -> faust.App:
     return app
 
 
+def use_uvloop() -> bool:
+    """Make uvloop this process's event loop where it is installed (every platform but Windows):
+    Faust's per-event path and the Kafka clients take a quarter less CPU on it. Call it before
+    anything creates a loop; True when it took effect."""
+    try:
+        mode.loop.use("uvloop")
+    except ImportError:
+        return False
+    return True
+
+
 def run_worker(settings: Settings, log_level: str | None = None) -> None:
     """Run the worker in this process until SIGTERM or Ctrl-C."""
+    use_uvloop()  # first: the app and its clients take the loop of the policy in force
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_worker_app(settings)
     ensure_topics(settings)  # fails with one clear sentence when Kafka is down
