@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,8 +153,9 @@ def main() -> None:
         spy = None
         if args.py_spy:
             raw = Path(tempfile.gettempdir()) / f"bench-cpu-{run}.pyspy.txt"
+            spy_exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen(
-                ["py-spy", "record", "-p", str(proc.pid), "-d", str(int(args.py_spy)), "-r", "200",
+                [spy_exe, "record", "-p", str(proc.pid), "-d", str(int(args.py_spy)), "-r", "200",
                  "-f", "raw", "-o", str(raw), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
