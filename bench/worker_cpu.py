@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psutil
 from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
 
 from connectors.generator import GeneratorSource
 from core.kafka import ensure_topics
@@ -181,6 +182,21 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         print(f"worker log: {log}")
+        remove_run(settings)
+
+
+def remove_run(settings: Settings) -> None:
+    """Delete this run's topics and indices: the stack is shared and they are only figures' leftovers."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.broker_list)
+    try:
+        # Faust's own topics (the leader assignor's) are named after the app id.
+        ours = (settings.topic_prefix, f"{settings.app_id}-")
+        admin.delete_topics([t for t in admin.list_topics() if t.startswith(ours)])
+    finally:
+        admin.close()
+    listing = f"{settings.es_url}/_cat/indices/{settings.es_index}*?h=index"
+    for index in urllib.request.urlopen(listing, timeout=10).read().decode().split():
+        urllib.request.urlopen(urllib.request.Request(f"{settings.es_url}/{index}", method="DELETE"), timeout=30)
 
 
 if __name__ == "__main__":
