@@ -71,7 +71,12 @@ POLL_SECONDS = 0.2
 STALL_SECONDS = 180.0  # no new document for this long: the pipeline is stuck, stop with its logs
 STABLE_TIMEOUT = 90.0
 UNLIMITED_RATE = 1e9  # `connect generator --rate` has no "unlimited" value; at this rate its pacer never sleeps
-ENSURE_TOPICS = "from core.kafka import ensure_topics; from core.settings import Settings; ensure_topics(Settings())"
+# Checkouts from before the core/ package (issue 7) kept these in ascolto.topics and ascolto.settings.
+ENSURE_TOPICS = (
+    "try:\n    from core.kafka import ensure_topics; from core.settings import Settings\n"
+    "except ImportError:\n    from ascolto.topics import ensure_topics; from ascolto.settings import Settings\n"
+    "ensure_topics(Settings())"
+)
 
 
 # --- the code measured ----------------------------------------------------------------------
