@@ -18,6 +18,7 @@ The second needs ``ascolto stack up``. Nothing here is a fake: the worker is a r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 import subprocess
@@ -37,7 +38,8 @@ from ascolto import launcher
 from connectors.producer import PostProducer
 from core.kafka import TopicNames, ensure_topics, kafka_client_config
 from core.settings import Settings
-from elastic.client import es_client
+from elastic.client import async_es_client, es_client
+from elastic.lifecycle import PostsIndex
 from schemas import EnrichedPost, RawPost, raw_post
 from streams.enrichers import EnrichmentChain
 
@@ -103,6 +105,21 @@ def remove_deployment(settings: Settings, topic_prefix: str) -> None:
             admin.delete_topics(mine)
     finally:
         admin.close()
+
+
+def bootstrap_posts_index(settings: Settings) -> str:
+    """Install the templates and the write alias of a throw-away deployment; returns the write index."""
+
+    async def bootstrap() -> str:
+        client = async_es_client(settings)
+        try:
+            posts = PostsIndex(client, settings)
+            await posts.bootstrap()
+            return posts.write_index.name
+        finally:
+            await client.close()
+
+    return asyncio.run(bootstrap())
 
 
 class LocalPipeline:

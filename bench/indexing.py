@@ -20,7 +20,6 @@ removed afterwards.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
@@ -34,12 +33,11 @@ from elasticsearch.helpers import parallel_bulk
 from kafka import KafkaProducer
 
 from ascolto import launcher
-from ascolto.testing import free_port, remove_deployment
+from ascolto.testing import bootstrap_posts_index, free_port, remove_deployment
 from connectors.generator import GeneratorSource
 from core.kafka import ensure_topics, kafka_client_config
 from core.settings import Settings
-from elastic.client import async_es_client, es_client
-from elastic.lifecycle import PostsIndex
+from elastic.client import es_client
 from schemas import dumps, now_rfc3339
 from schemas.wire import enriched_post_headers
 from streams.enrichers.chain import chain_from_settings
@@ -58,16 +56,6 @@ def span_rate(es, index: str, n: int) -> float:
     )
     first, last = aggs["aggregations"]["a"]["value"], aggs["aggregations"]["b"]["value"]
     return n / max((last - first) / 1000, 1e-3)
-
-
-async def bootstrap(settings: Settings) -> str:
-    client = async_es_client(settings)
-    try:
-        posts = PostsIndex(client, settings)
-        await posts.bootstrap()
-        return posts.write_index.name
-    finally:
-        await client.close()
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -104,7 +92,7 @@ def wait_count(es, index: str, n: int, worker: launcher.ChildProcess | None = No
 
 def direct(docs: list[dict], settings: Settings, batch: int, parallel: int) -> tuple[float, float]:
     """Docs/s, and this process's CPU µs per document while it sent them."""
-    target = asyncio.run(bootstrap(settings))
+    target = bootstrap_posts_index(settings)
     es = es_client(settings)
     me = psutil.Process()
     cpu_before = cpu_seconds(me)

@@ -28,7 +28,6 @@ creates is removed at the end.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import random
@@ -53,12 +52,11 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ascolto import launcher
 from ascolto.stack import LocalStack
-from ascolto.testing import free_port, remove_deployment
+from ascolto.testing import bootstrap_posts_index, free_port, remove_deployment
 from connectors.generator import GeneratorSource
 from core.kafka import kafka_client_config
 from core.settings import Settings
-from elastic.client import async_es_client, es_client
-from elastic.lifecycle import PostsIndex
+from elastic.client import es_client
 from schemas import RawPost, now_rfc3339
 from streams.enrichers.chain import chain_from_settings
 
@@ -438,16 +436,6 @@ def one_core(work: Sequence[Any], fn: Any) -> tuple[list[Any], float, float]:
     return out, cpu / len(work) * 1e6, len(work) / wall
 
 
-async def bootstrap(settings: Settings) -> str:
-    client = async_es_client(settings)
-    try:
-        posts = PostsIndex(client, settings)
-        await posts.bootstrap()
-        return posts.write_index.name
-    finally:
-        await client.close()
-
-
 def limits(posts: list[RawPost], es_pid: int) -> dict[str, Any]:
     """VADER alone and the enrichment chain on one core, and parallel_bulk straight into Elasticsearch."""
     analyzer = SentimentIntensityAnalyzer()
@@ -459,7 +447,7 @@ def limits(posts: list[RawPost], es_pid: int) -> dict[str, Any]:
     settings = Settings(es_index=name)
     es = es_client(settings)
     try:
-        target = asyncio.run(bootstrap(settings))
+        target = bootstrap_posts_index(settings)
         indexed_at = now_rfc3339()
         actions = [{"_index": target, "_id": d["id"], "_source": {**d, "indexed_at": indexed_at}} for d in docs]
         # As the worker sends a batch: index_batch_size split over index_parallel concurrent requests.

@@ -49,8 +49,10 @@ class StreamTopics:
         ``wait`` returns only once the broker acknowledged it (for callers that commit offsets
         themselves rather than through Faust, which flushes its producer before committing).
         """
-        letter = dead_letter(stage, reason, value, topic=topic, partition=partition, offset=offset)
-        delivery = await self.dlq.send(key=key, value=dumps(letter), headers=list(DEAD_LETTER_HEADERS))
+        record = self.dead_letter_record(
+            stage, reason, key=key, value=value, topic=topic, partition=partition, offset=offset
+        )
+        delivery = await self.dlq.send(key=record.key, value=record.value, headers=record.headers)
         if wait:
             await delivery
         metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc()
