@@ -64,6 +64,8 @@ def test_worker_metrics_count_what_happened(pipeline, tmp_path):
     body = urllib.request.urlopen(f"http://127.0.0.1:{pipeline.settings.metrics_port}/metrics").read().decode()
     assert "ascolto_posts_enriched_total 25.0" in body
     assert "ascolto_docs_indexed_total 25.0" in body
+    # The enrich agent's records carry their key and created_at header: the index sink never decodes them.
+    assert "ascolto_index_decoded_total 0.0" in body
 
 
 def test_connector_metrics_count_acknowledged_records(pipeline):
