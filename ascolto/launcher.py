@@ -176,13 +176,6 @@ def start_worker(
     return worker
 
 
-def start_connector(
-    args: Sequence[str], overrides: Mapping[str, object], *, log_file: Path, env: Mapping[str, str] | None = None
-) -> ChildProcess:
-    """Start ``ascolto connect ARGS`` (a source publishing to Kafka) as a child; ``wait()`` for it to finish."""
-    return ChildProcess(["connect", *args], env=child_env(overrides, env), log_file=log_file).start()
-
-
 def run(args: Sequence[str], *, env: Mapping[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run ``ascolto ARGS`` to completion, output captured (a CLI command in a test, say)."""
     return subprocess.run(ascolto_command(*args), env=dict(env), capture_output=True, text=True, timeout=timeout)

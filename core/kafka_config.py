@@ -246,8 +246,3 @@ def _masking(make_record: Any) -> Any:
         return record
 
     return factory
-
-
-def kafka_connection(settings: Settings) -> KafkaConnection:
-    """Shorthand for :meth:`KafkaConnection.from_settings`."""
-    return KafkaConnection.from_settings(settings)

@@ -50,9 +50,8 @@ def add_index_agent(app: faust.App, topics: StreamTopics, client: AsyncElasticse
     async def dead_letter(msg: Message, stage: str, reason: str) -> None:
         # Wait for the broker's acknowledgement: the batch's offsets are committed right after.
         await topics.send_dead_letter(
-            stage, reason, key=msg.key, value=msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-            wait=True,
-        )  # fmt: skip
+            stage, reason, key=msg.key, value=msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset
+        )
 
     sink = IndexSink(client, settings, dead_letter)
     source = topics.enriched.get_topic_name()

@@ -28,20 +28,12 @@ class Failed:
 
 
 def enrich_message(chain: EnrichmentChain, value: bytes | None) -> Enriched | Failed:
-    """Decode, validate, enrich and re-validate one ``posts.raw`` message."""
-    try:
-        raw = decode_raw_post(value)
-    except InvalidMessage as exc:
-        return Failed(exc.stage, exc.reason)
-    try:
-        post = chain.enrich(raw)
-    except EnricherFailed as exc:
-        return Failed(f"enrich:{exc.name}", exc.error)
-    return _emit(post)
+    """Decode, validate, enrich and re-validate one ``posts.raw`` message (``ascolto enrich``)."""
+    return enrich_batch(chain, [value])[0]
 
 
 def enrich_batch(chain: EnrichmentChain, values: Sequence[bytes | None]) -> list[Enriched | Failed]:
-    """:func:`enrich_message` for a batch: one outcome per value, in order.
+    """Decode, validate, enrich and re-validate a batch of ``posts.raw`` messages: one outcome per value, in order.
 
     The chain runs enricher by enricher over the batch (:meth:`EnrichmentChain.enrich_many`),
     which is cheaper than post by post and gives the same posts.

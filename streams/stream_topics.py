@@ -42,19 +42,14 @@ class StreamTopics:
         topic: str,
         partition: int,
         offset: int,
-        wait: bool = False,
     ) -> None:
-        """Publish a DeadLetter keeping the original key and bytes; counted by stage.
-
-        ``wait`` returns only once the broker acknowledged it (for callers that commit offsets
-        themselves rather than through Faust, which flushes its producer before committing).
-        """
+        """Publish a DeadLetter keeping the original key and bytes, and wait for the broker's
+        acknowledgement (the caller commits the message's offset right after); counted by stage."""
         record = self.dead_letter_record(
             stage, reason, key=key, value=value, topic=topic, partition=partition, offset=offset
         )
         delivery = await self.dlq.send(key=record.key, value=record.value, headers=record.headers)
-        if wait:
-            await delivery
+        await delivery
         metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc()
 
     def dead_letter_record(

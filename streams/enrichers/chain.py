@@ -47,24 +47,11 @@ class EnrichmentChain:
         return [e.name for e in self.enrichers]
 
     def enrich(self, raw: RawPost) -> EnrichedPost:
-        """Run every enricher; raises :class:`EnricherFailed` naming the one that failed."""
-        post: dict[str, Any] = {**_DEFAULTS, **raw}
-        clock = time.perf_counter
-        for enr, writes, seconds, errors in self._steps:
-            started = clock()
-            try:
-                fields = enr(post)
-            except Exception as exc:  # one bad enricher must not stop the stream
-                errors.inc()
-                raise EnricherFailed(enr.name, f"{type(exc).__name__}: {exc}") from exc
-            seconds.observe(clock() - started)
-            if fields:
-                if not writes.issuperset(fields):
-                    errors.inc()
-                    raise EnricherFailed(enr.name, f"wrote undeclared field(s) {sorted(set(fields) - writes)}")
-                post.update(fields)
-        post["enriched_at"] = now_rfc3339()
-        return cast(EnrichedPost, post)
+        """Run every enricher on one post; raises :class:`EnricherFailed` naming the one that failed."""
+        result = self.enrich_many([raw])[0]
+        if isinstance(result, EnricherFailed):
+            raise result
+        return result
 
     def enrich_many(self, raws: Sequence[RawPost]) -> list[EnrichedPost | EnricherFailed]:
         """:meth:`enrich` for a batch, in order: each post's EnrichedPost, or the failure that stopped it.
