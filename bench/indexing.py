@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psutil
+from cpu import tree_cpu
 from elasticsearch.helpers import parallel_bulk
 from kafka import KafkaProducer
 
@@ -58,18 +59,6 @@ def span_rate(es, index: str, n: int) -> float:
     return n / max((last - first) / 1000, 1e-3)
 
 
-def cpu_seconds(proc: psutil.Process) -> float:
-    """User + system CPU of a process and its children so far."""
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system
-    return total
-
-
 def wait_count(es, index: str, n: int, worker: launcher.ChildProcess | None = None) -> float | None:
     """Wait until ``index`` holds ``n`` documents; with a worker, its CPU µs per document meanwhile
     (from the first poll that saw documents to the last, so start-up is left out)."""
@@ -78,7 +67,7 @@ def wait_count(es, index: str, n: int, worker: launcher.ChildProcess | None = No
     while True:
         es.indices.refresh(index=index)
         count = es.count(index=index)["count"]
-        cpu = cpu_seconds(proc) if proc is not None else 0.0
+        cpu = tree_cpu(proc.pid) if proc is not None else 0.0
         if first is None and count > 0:
             first = (count, cpu)
         if count >= n:
@@ -94,14 +83,14 @@ def direct(docs: list[dict], settings: Settings, batch: int, parallel: int) -> t
     """Docs/s, and this process's CPU µs per document while it sent them."""
     target = bootstrap_posts_index(settings)
     es = es_client(settings)
-    me = psutil.Process()
-    cpu_before = cpu_seconds(me)
+    me = os.getpid()
+    cpu_before = tree_cpu(me)
     # One stamp per chunk, as the pipeline's indexer does per batch.
     actions = ({"_index": target, "_id": d["id"], "_source": {**d, "indexed_at": now_rfc3339()}} for d in docs)
     for ok, item in parallel_bulk(es, actions, thread_count=parallel, chunk_size=batch):
         if not ok:
             sys.exit(f"direct bulk failed: {item}")
-    cpu_us = (cpu_seconds(me) - cpu_before) / len(docs) * 1e6
+    cpu_us = (tree_cpu(me) - cpu_before) / len(docs) * 1e6
     wait_count(es, settings.es_index, len(docs))
     rate = span_rate(es, settings.es_index, len(docs))
     es.close()

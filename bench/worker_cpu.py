@@ -28,10 +28,10 @@ from pathlib import Path
 
 import psutil
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient
 
+from ascolto.testing import free_port, remove_deployment
 from connectors.generator import GeneratorSource
-from core.kafka import ensure_topics
+from core.kafka import ensure_topics, kafka_client_config
 from core.settings import Settings
 from schemas import RAW_POST_HEADERS, dumps
 
@@ -57,14 +57,6 @@ def answers(port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def profile_summary(raw: Path) -> None:
@@ -141,7 +133,7 @@ def main() -> None:
 
         posts = list(GeneratorSource(count=args.posts, seed=int(run, 16) % 100_000))
         producer = KafkaProducer(
-            bootstrap_servers=settings.broker_list, acks="all", linger_ms=20, batch_size=256 * 1024,
+            **kafka_client_config(settings), acks="all", linger_ms=20, batch_size=256 * 1024,
             compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
         )  # fmt: skip
         started = time.monotonic()
@@ -182,21 +174,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         print(f"worker log: {log}")
-        remove_run(settings)
-
-
-def remove_run(settings: Settings) -> None:
-    """Delete this run's topics and indices: the stack is shared and they are only figures' leftovers."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.broker_list)
-    try:
-        # Faust's own topics (the leader assignor's) are named after the app id.
-        ours = (settings.topic_prefix, f"{settings.app_id}-")
-        admin.delete_topics([t for t in admin.list_topics() if t.startswith(ours)])
-    finally:
-        admin.close()
-    listing = f"{settings.es_url}/_cat/indices/{settings.es_index}*?h=index"
-    for index in urllib.request.urlopen(listing, timeout=10).read().decode().split():
-        urllib.request.urlopen(urllib.request.Request(f"{settings.es_url}/{index}", method="DELETE"), timeout=30)
+        remove_deployment(settings, f"bench-cpu-{run}")
 
 
 if __name__ == "__main__":
