@@ -265,6 +265,9 @@ class BackgroundWorker:
             processes = int(ports.get("processes", 1))
         except (OSError, ValueError, KeyError, TypeError):
             web, metrics, processes = self.settings.web_port, self.settings.metrics_port, self.processes
-        url = f"http://127.0.0.1:{web}/api/stats" if web else f"http://127.0.0.1:{metrics}/metrics" if metrics else None
+        try:
+            url: str | None = readiness_url(self.settings.model_copy(update={"web_port": web, "metrics_port": metrics}))
+        except AscoltoError:
+            url = None  # neither port enabled: nothing to ask
         ready = pid is not None and url is not None and answers(url)
         return WorkerStatus(pid, web, metrics, self.log_file, ready, processes)

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from ascolto.launcher import answers, ascolto_command, child_env, readiness_url, settings_of
+from ascolto.launcher import answers, ascolto_command, child_env, readiness_url
 from core.errors import AscoltoError, ConfigError
 from core.kafka import ensure_topics
 from core.settings import Settings
@@ -179,9 +179,8 @@ class Supervisor:
         return child_env(slot.overrides())
 
     def _answers(self, slot: Slot) -> bool:
-        env = self._env(slot)
         try:
-            url = readiness_url(settings_of(env))
+            url = readiness_url(self.settings.model_copy(update=slot.overrides()))
         except AscoltoError:  # no port to ask: a child that lived long enough counts as started
             return False
         return answers(url, timeout=1.0)
