@@ -47,6 +47,7 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
         autodiscover=False,
     )
     topics = StreamTopics.declare(app, TopicNames.of(settings), settings)
-    add_enrich_agent(app, topics, chain_from_settings(settings), settings)
-    add_index_agent(app, topics, es, settings)
+    # One connection (one TLS context, secrets registered once) for Faust and both aiokafka clients.
+    add_enrich_agent(app, topics, chain_from_settings(settings), settings, kafka)
+    add_index_agent(app, topics, es, settings, kafka)
     return app

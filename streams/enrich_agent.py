@@ -38,6 +38,7 @@ import faust
 from mode import CrashingSupervisor
 
 from core.errors import DeliveryError
+from core.kafka_config import KafkaConnection
 from core.settings import Settings
 from schemas import enriched_post_headers
 from streams import metrics
@@ -151,13 +152,15 @@ class BatchEnricher:
         return records, stages
 
 
-def add_enrich_agent(app: faust.App, topics: StreamTopics, chain: EnrichmentChain, settings: Settings) -> None:
+def add_enrich_agent(
+    app: faust.App, topics: StreamTopics, chain: EnrichmentChain, settings: Settings, kafka: KafkaConnection
+) -> None:
     """Register the agent; the chain is built once, before the worker starts."""
 
     # CrashingSupervisor: a batch Kafka did not acknowledge stops the worker (see the module docstring).
     @app.agent(topics.raw, name="ascolto.enrich", supervisor_strategy=CrashingSupervisor)
     async def enrich(stream: faust.StreamT) -> None:
-        producer = enrich_producer(settings)  # aiokafka binds it to the running loop
+        producer = enrich_producer(settings, kafka)  # aiokafka binds it to the running loop
         await producer.start()
         step = BatchEnricher(chain, BatchPublisher(producer), topics, settings.max_message_bytes)
         # noack_take is on the Stream class, not (yet) on the StreamT interface agents are typed with.

@@ -28,7 +28,7 @@ from streams.stream_topics import StreamTopics
 log = logging.getLogger(__name__)
 
 
-def _consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:
+def _consumer(settings: Settings, kafka: KafkaConnection, topic: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         topic,
         group_id=f"{settings.app_id}-index",
@@ -40,11 +40,13 @@ def _consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:
         # While Elasticsearch is down a batch can wait a long time between polls: stay in the group.
         max_poll_interval_ms=3_600_000,
         # Brokers, TLS context and SASL login: the same connection the rest of the worker uses.
-        **KafkaConnection.from_settings(settings).for_aiokafka(),
+        **kafka.for_aiokafka(),
     )
 
 
-def add_index_agent(app: faust.App, topics: StreamTopics, client: AsyncElasticsearch, settings: Settings) -> None:
+def add_index_agent(
+    app: faust.App, topics: StreamTopics, client: AsyncElasticsearch, settings: Settings, kafka: KafkaConnection
+) -> None:
     """Batches of up to ASCOLTO_INDEX_BATCH_SIZE posts or ASCOLTO_INDEX_BATCH_SECONDS, whichever first."""
 
     async def dead_letter(msg: Message, stage: str, reason: str) -> None:
@@ -59,7 +61,7 @@ def add_index_agent(app: faust.App, topics: StreamTopics, client: AsyncElasticse
     @app.task
     async def index() -> None:
         await sink.start()
-        consumer = _consumer(settings, source)
+        consumer = _consumer(settings, kafka, source)
         await consumer.start()
         batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=settings.index_batch_seconds)
         try:

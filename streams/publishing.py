@@ -125,12 +125,12 @@ class BatchPublisher:
         handed.append(batch)
 
 
-def enrich_producer(settings: Settings) -> AIOKafkaProducer:
+def enrich_producer(settings: Settings, kafka: KafkaConnection) -> AIOKafkaProducer:
     """The enrich agent's producer: acks from all in-sync replicas and idempotent, so the retries of
     one producer session never duplicate nor reorder a partition's records; compressed like every
     ascolto producer. Call it inside the running event loop."""
     return AIOKafkaProducer(
-        **KafkaConnection.from_settings(settings).for_aiokafka(),
+        **kafka.for_aiokafka(),
         client_id=f"{settings.app_id}-enrich",
         acks="all",
         enable_idempotence=True,
