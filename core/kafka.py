@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from core.errors import KafkaUnavailable
@@ -92,8 +92,18 @@ def _first_failing_step(connection: KafkaConnection, timeout: float = 5.0) -> st
     return failed
 
 
+def dlq_retention(settings: Settings) -> dict[str, str]:
+    """The dead-letter topic's retention configs from ``ASCOLTO_DLQ_RETENTION_*`` (0 means no limit: -1 to Kafka)."""
+    days, size = settings.dlq_retention_days, settings.dlq_retention_bytes
+    return {
+        "retention.ms": str(round(days * 86_400_000) if days else -1),
+        "retention.bytes": str(size if size else -1),
+    }
+
+
 def ensure_topics(settings: Settings, *, processes: int | None = None) -> TopicNames:
-    """Create the pipeline's topics if missing, with the partitions and size limit configured.
+    """Create the pipeline's topics if missing, with the partitions and size limit configured,
+    and keep the dead-letter topic's retention as configured.
 
     Relying on broker auto-creation would give one partition and the broker's default
     message size, which is too small for the dead letters of oversized posts. Topics that exist
@@ -113,9 +123,11 @@ def ensure_topics(settings: Settings, *, processes: int | None = None) -> TopicN
     try:
         existing = set(admin.list_topics())
         configs = {"max.message.bytes": str(settings.max_message_bytes)}
+        per_topic = {name: configs for name in (names.raw, names.enriched, names.alerts)}
+        per_topic[names.dlq] = {**configs, **dlq_retention(settings)}
         wanted = [
-            NewTopic(name, settings.topic_partitions, settings.topic_replication, topic_configs=configs)
-            for name in (names.raw, names.enriched, names.dlq, names.alerts)
+            NewTopic(name, settings.topic_partitions, settings.topic_replication, topic_configs=topic_configs)
+            for name, topic_configs in per_topic.items()
             if name not in existing
         ]
         if wanted:
@@ -123,6 +135,8 @@ def ensure_topics(settings: Settings, *, processes: int | None = None) -> TopicN
                 admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another process created them meanwhile
+        if names.dlq in existing:
+            update_configs(admin, names.dlq, dlq_retention(settings))
         if processes is not None:
             consumed = (names.raw, names.enriched)
             counts = {t: settings.topic_partitions for t in consumed}
@@ -133,6 +147,39 @@ def ensure_topics(settings: Settings, *, processes: int | None = None) -> TopicN
     finally:
         admin.close()
     return names
+
+
+def update_configs(admin: KafkaAdminClient, topic: str, wanted: dict[str, str]) -> None:
+    """Set the configs of an existing ``topic`` that differ from ``wanted``, leaving its others as they are.
+
+    Incremental, so that settings an operator added by hand survive. Without the right to alter
+    configs (a managed cluster), one warning says what to ask for and the caller carries on.
+    """
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, list(wanted))
+    described = admin.describe_configs([resource], config_filter="all")
+    current = {key: entry.get("value") for key, entry in described.get("topic", {}).get(topic, {}).items()}
+    changes = {key: value for key, value in wanted.items() if current.get(key) != value}
+    if not changes:
+        return
+    listed = ", ".join(f"{key}={value}" for key, value in sorted(changes.items()))
+    try:
+        # raise_on_unknown would describe again and mistake a refused describe for unknown keys.
+        result = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, changes)], incremental=True, raise_on_unknown=False
+        )
+        outcome = str(result.get("topic", {}).get(topic, "no answer"))
+    except KafkaError as exc:
+        outcome = f"{type(exc).__name__}: {exc}"
+    if outcome == "OK":
+        log.info("Topic %s: set %s", topic, listed)
+    else:
+        log.warning(
+            "Could not set %s on topic %s (%s): ask the Kafka administrator to set them, or to grant this user "
+            "AlterConfigs on the topic.",
+            listed,
+            topic,
+            outcome,
+        )
 
 
 def partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         16 * 1024 * 1024, description="Largest Kafka message ascolto produces or accepts (dead letters included)."
     )
+    dlq_retention_days: float = Field(
+        14.0, ge=0, description="Days dead letters stay in posts.dlq before Kafka deletes them (0: no time limit)."
+    )
+    dlq_retention_bytes: int = Field(
+        1024**3, ge=0, description="Bytes of dead letters kept per posts.dlq partition, oldest dropped (0: no limit)."
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
     )
