@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pwd
 import shutil
@@ -17,11 +18,14 @@ import urllib.request
 from pathlib import Path
 
 from ascolto.resources import deploy_path
+from ascolto.stack.ownership import chown_tree, write_own_file
 from ascolto.stack.service import DEPLOY_LOCAL, LocalService
 from ascolto.stack.tools import DEPENDENCY_PLUGIN, java_home, run_maven, unzip_with_modes
 from core.errors import StackError
 
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
+
+log = logging.getLogger(__name__)
 
 
 class LocalElasticsearch(LocalService):
@@ -106,22 +110,39 @@ class LocalElasticsearch(LocalService):
             path.chmod(0o644)
         marker.touch()
 
-    def launch(self) -> None:
-        self.install_analysis_plugin()
-        config, data, logs = self.home / "config", self.home / "data", self.home / "logs"
+    @property
+    def server_dirs(self) -> list[Path]:
+        """What the server writes: its config (keystore), data and logs; as root, its user owns them."""
+        return [self.home / "config", self.home / "data", self.home / "logs"]
+
+    def write_config(self) -> Path:
+        """Copy the distribution's config once and render elasticsearch.yml into it; the config dir."""
+        config, data, logs = self.server_dirs
         if not config.exists():
             shutil.copytree(self.dist / "config", config)
         data.mkdir(parents=True, exist_ok=True)
         logs.mkdir(parents=True, exist_ok=True)
         template = (DEPLOY_LOCAL / "elasticsearch" / "elasticsearch.yml").read_text()
-        (config / "elasticsearch.yml").write_text(
-            template.format(
-                port=self.settings.stack_es_port,
-                transport_port=self.settings.stack_es_transport_port,
-                data_dir=data,
-                logs_dir=logs,
-            )
+        rendered = template.format(
+            port=self.settings.stack_es_port,
+            transport_port=self.settings.stack_es_transport_port,
+            data_dir=data,
+            logs_dir=logs,
         )
+        # As root, config/ belongs to the server's user: replace the file, never write through a link there.
+        write_own_file(config / "elasticsearch.yml", rendered.encode(), mode=0o640)
+        return config
+
+    def hand_over(self, user: pwd.struct_passwd) -> None:
+        """Give the server's directories to its user (as root); links inside are neither followed nor changed."""
+        for path in self.server_dirs:
+            skipped = chown_tree(path, user.pw_uid, user.pw_gid)
+            if skipped:
+                log.warning("left the owner of hard-linked files under %s unchanged: %s", path, ", ".join(skipped))
+
+    def launch(self) -> None:
+        self.install_analysis_plugin()
+        config = self.write_config()
         heap = self.settings.stack_es_heap
         env = {
             **os.environ,
@@ -132,9 +153,8 @@ class LocalElasticsearch(LocalService):
         argv = [str(self.dist / "bin" / "elasticsearch")]
         if self.as_root:
             user = _ensure_user(self.settings.stack_es_user)
-            for path in (config, data, logs, self.home / "run"):
-                path.mkdir(parents=True, exist_ok=True)
-                _chown_tree(path, user)
+            # Not run/: root writes the pid file and the server's output there (ManagedProcess keeps it root's).
+            self.hand_over(user)
             env["HOME"] = str(self.home)
             argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", *argv]
         self.process.start(argv, env=env, cwd=self.home)
@@ -174,10 +194,3 @@ def _user_can_reach(name: str, path: Path) -> bool:
             if not os.stat(parent).st_mode & 0o001:
                 return False
     return True
-
-
-def _chown_tree(path: Path, user: pwd.struct_passwd) -> None:
-    os.chown(path, user.pw_uid, user.pw_gid)
-    for root, dirs, files in os.walk(path):
-        for entry in dirs + files:
-            os.chown(os.path.join(root, entry), user.pw_uid, user.pw_gid)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psutil
 
+from ascolto.stack.ownership import open_own_file, private_dir, read_own_file, write_own_file
+
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """True when something accepts TCP connections on host:port."""
@@ -22,9 +24,10 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def tail(path: Path, lines: int = 15) -> str:
-    """Last lines of a log file, for error messages ('' when absent)."""
+    """Last lines of a log file, for error messages ('' when absent or a symbolic link)."""
     try:
-        with path.open("rb") as fh:
+        # Often a file another user writes (the Elasticsearch user's log): never read through a link.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
             fh.seek(0, os.SEEK_END)
             fh.seek(max(0, fh.tell() - 8192))
             return "\n".join(fh.read().decode("utf-8", "replace").splitlines()[-lines:])
@@ -37,7 +40,9 @@ class ManagedProcess:
     """A server process started in its own session, tracked by a pid file.
 
     ``marker`` is a string its command line must contain, so that a stale pid file whose
-    number was reused by an unrelated process is never mistaken for our server.
+    number was reused by an unrelated process is never mistaken for our server. ``run_dir``
+    holds this user's own files (pid file, output): it is kept writable by this user only, even
+    when the server runs as another user, and those files are never written through a link.
     """
 
     name: str
@@ -55,7 +60,7 @@ class ManagedProcess:
     def pid(self) -> int | None:
         """Pid of the live process, or None (a stale pid file is removed)."""
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid = int(read_own_file(self.pid_file, limit=64).decode().strip())
         except (OSError, ValueError):
             return None
         if _is_alive(pid):
@@ -69,8 +74,8 @@ class ManagedProcess:
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> int:
         """Start detached from this terminal, output appended to ``log_file``; returns the pid."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
+        private_dir(self.run_dir)
+        with os.fdopen(open_own_file(self.log_file), "ab") as log:
             proc = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
@@ -80,7 +85,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{proc.pid}\n")
+        write_own_file(self.pid_file, f"{proc.pid}\n".encode())
         return proc.pid
 
     def exited(self) -> bool:
