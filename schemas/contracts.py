@@ -55,6 +55,12 @@ class RawPost(TypedDict):
         str, Field(min_length=1, max_length=100_000, description="Post text; longer texts go to the dead-letter topic.")
     ]
     created_at: Annotated[Timestamp, Field(description="RFC 3339 timestamp.")]
+    created_at_inferred: NotRequired[
+        Annotated[
+            bool,
+            Field(description="True when the source gave no time: created_at is when ascolto first received the post."),
+        ]
+    ]
     author: Author
     schema_version: SchemaVersion
     url: NotRequired[Annotated[str, Field(max_length=2048)] | None]

@@ -32,7 +32,9 @@ def raw_post(
     """A RawPost v1; optional fields left as None are omitted.
 
     ``created_at`` may be anything :func:`~schemas.timestamps.to_rfc3339` reads (ISO 8601, epoch
-    seconds or milliseconds; ValueError otherwise); None means now. ``author_id`` defaults to the
+    seconds or milliseconds; ValueError otherwise); None means now, and marks the post
+    ``created_at_inferred`` (the index sink then keeps the time of the first copy it indexed, so
+    a replay lands beside it instead of in a newer index). ``author_id`` defaults to the
     handle, for sources that know only a handle. The result is not validated here: the producer
     does that, so an invalid post is dead-lettered with the reason.
     """
@@ -51,6 +53,8 @@ def raw_post(
         "author": author,
         "schema_version": 1,
     }
+    if created_at is None:
+        post["created_at_inferred"] = True
     if url is not None:
         post["url"] = url
     if lang_hint is not None:

@@ -27,12 +27,20 @@ ALERT_HEADERS = contract_headers("alert")
 CREATED_AT_HEADER = "ascolto-created-at"
 
 
-def enriched_post_headers(created_at: str) -> list[tuple[str, bytes]]:
+#: Header present (value ``true``) when the post's ``created_at`` is only when ascolto received it
+#: (``created_at_inferred``): the index sink then looks for an earlier copy before routing.
+CREATED_AT_INFERRED_HEADER = "ascolto-created-at-inferred"
+
+
+def enriched_post_headers(created_at: str, *, inferred: bool = False) -> list[tuple[str, bytes]]:
     """Headers of one ``posts.enriched`` record: the contract, plus what the index sink routes by.
 
-    The post id needs no header: it is the record's key.
+    The post id needs no header: it is the record's key. ``inferred`` is the post's ``created_at_inferred``.
     """
-    return [*ENRICHED_POST_HEADERS, (CREATED_AT_HEADER, created_at.encode("ascii"))]
+    headers = [*ENRICHED_POST_HEADERS, (CREATED_AT_HEADER, created_at.encode("ascii"))]
+    if inferred:
+        headers.append((CREATED_AT_INFERRED_HEADER, b"true"))
+    return headers
 
 
 def dumps(obj: Any) -> bytes:

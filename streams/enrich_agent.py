@@ -133,7 +133,7 @@ class BatchEnricher:
             if isinstance(outcome, Enriched):
                 post = outcome.post
                 key = post["id"].encode("utf-8")
-                headers = enriched_post_headers(post["created_at"])
+                headers = enriched_post_headers(post["created_at"], inferred=post.get("created_at_inferred") is True)
                 size = len(key) + len(outcome.value) + sum(len(k) + len(v) for k, v in headers) + RECORD_OVERHEAD
                 if size <= self.max_message_bytes:
                     partition = msg.partition if same_layout and key == msg.key else None
