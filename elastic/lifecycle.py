@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -67,18 +68,58 @@ class PostsIndex:
                     f"Elasticsearch has a plain index named {self.alias} (ascolto 0.1 wrote there); the posts now "
                     f"live behind an alias of that name: delete the index (or reindex it into {self.alias}-000001)."
                 )
-            first = f"{self.alias}-000001"
-            try:
-                await self.client.indices.create(index=first, aliases={self.alias: {"is_write_index": True}})
-                await self._wait_started(first)
-                log.info("created %s behind the write alias %s", first, self.alias)
-            except Exception as exc:  # another worker created it first
-                if "resource_already_exists_exception" not in str(exc):
-                    raise
+            if not await self._reattach():
+                await self._create_first()
         await self.refresh()
+        if not self.has_write_index:
+            await self._reattach()
+            await self.refresh()
         if await self._write_index_fingerprint() != self.fingerprint:
             # A new template (or analyzers) applies only to new indices: roll over instead of breaking writes.
             await self.rollover(force=True)
+
+    async def _create_first(self) -> None:
+        first = f"{self.alias}-000001"
+        try:
+            await self.client.indices.create(index=first, aliases={self.alias: {"is_write_index": True}})
+            await self._wait_started(first)
+            log.info("created %s behind the write alias %s", first, self.alias)
+        except Exception as exc:  # another worker created it first
+            if "resource_already_exists_exception" not in str(exc):
+                raise
+
+    async def _reattach(self) -> bool:
+        """Put the alias back on the backing indices left without it; False when there are none.
+
+        Someone deleted the alias, or the write index with it (Elasticsearch then re-creates an
+        index a bulk request names, without the alias): the posts in those indices must stay
+        searchable, and the newest index, the one rollover counts from, takes the writes again.
+        """
+        resp = await self.client.indices.get(
+            index=f"{self.alias}-*", filter_path="*.settings.index.provided_name", expand_wildcards="open"
+        )
+        pattern = re.compile(re.escape(self.alias) + r"-(\d{6,})")
+        numbered = sorted((int(m[1]), name) for name in resp.body or {} if (m := pattern.fullmatch(name)))
+        if not numbered:
+            return False
+        write = numbered[-1][1]
+        await self.client.indices.update_aliases(
+            actions=[
+                {"add": {"index": name, "alias": self.alias, "is_write_index": name == write}} for _, name in numbered
+            ]
+        )
+        log.warning(
+            "the alias %s was missing or had no write index; put it back on %s (writes go to %s)",
+            self.alias,
+            ", ".join(name for _, name in numbered),
+            write,
+        )
+        return True
+
+    @property
+    def has_write_index(self) -> bool:
+        """The alias (as last read) names a write index: rollover needs one."""
+        return any(b.is_write for b in self.backing)
 
     async def _write_index_fingerprint(self) -> dict | None:
         write = self.write_index

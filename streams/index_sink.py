@@ -14,6 +14,17 @@ and ``created_at`` in a header (:func:`schemas.wire.enriched_post_headers`), so 
 the action line plus the record's bytes, with ``indexed_at`` spliced in before the closing brace.
 A record without them (an older worker's, another tool's) is decoded and checked as before; a
 value that is not JSON after all is refused by Elasticsearch for that item alone, and dead-lettered.
+
+What Elasticsearch refuses is sorted by what can fix it. A document it cannot parse or map is
+dead-lettered (logged at INFO): retrying cannot help. Anything an operator or time fixes (429,
+5xx, a write block, missing privileges, refused credentials) holds the batch with back-off and a
+WARNING at most once a minute, so the posts go in once the cause is gone. A lost alias (deleted,
+or gone with its write index) is bootstrapped again, and the batch goes on.
+
+A post whose source gave no time (``created_at_inferred``, in a header on the fast path) has only
+the time ascolto received it, which a replay does not share: before routing such posts the sink
+looks their ids up across the alias and writes each one where its first copy is, with that
+copy's ``created_at``, so the replay overwrites it whatever rollover happened in between.
 """
 
 from __future__ import annotations
@@ -30,12 +41,12 @@ from typing import Any
 import orjson
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
-from elasticsearch import ApiError, AsyncElasticsearch
+from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 
 from core.settings import Settings
 from elastic.lifecycle import PostsIndex
 from schemas import now_rfc3339
-from schemas.wire import CREATED_AT_HEADER
+from schemas.wire import CREATED_AT_HEADER, CREATED_AT_INFERRED_HEADER
 from streams import metrics
 from streams.batching import Message, plan_requests
 
@@ -58,6 +69,17 @@ _BULK_FILTER = "errors,items.*._id,items.*.status,items.*.error"
 
 _INDEXED_AT = b'"indexed_at"'
 
+#: Seconds between two warnings about the same cause of holding a batch (a block, a refused login).
+WARN_EVERY_SECONDS = 60.0
+
+#: Ids per look-up of first copies: the search answers twice as many hits, within Elasticsearch's
+#: default index.max_result_window of 10,000.
+LOOKUP_IDS = 5000
+
+
+class _AliasLost(Exception):
+    """The alias the sink writes through lost its write index."""
+
 
 class Backpressure(Exception):
     """Elasticsearch cannot take the batch now: flush again after ``retry_after`` seconds."""
@@ -79,10 +101,41 @@ class _Doc:
     body: bytes
     created_ms: int | None
     message: Message
+    #: The source gave no time: created_at is when ascolto received the post.
+    inferred: bool = False
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """Where a post already is in the index, and the created_at it has there."""
+
+    index: str
+    created_at: str
+    created_ms: int
 
 
 def _retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+def _permanent(status: int) -> bool:
+    """An error about the document itself: retrying the same bytes cannot help.
+
+    Not among them: 401/403 (credentials, privileges, a write block: an operator fixes those),
+    404 (an index gone: routes are re-read), 408/409/429 (timing).
+    """
+    return 400 <= status < 500 and status not in (401, 403, 404, 408, 409, 429)
+
+
+def _what_to_do(status: int, alias: str) -> str:
+    if status == 401:
+        return "check ASCOLTO_ES_USERNAME and ASCOLTO_ES_PASSWORD (or ASCOLTO_ES_API_KEY)"
+    if status == 403:
+        return (
+            f'lift the write block (PUT {alias}-*/_settings {{"index.blocks.write": null}}) or grant the '
+            f"user the index, create_index and manage privileges on {alias}*"
+        )
+    return "see the Elasticsearch log for the cause"
 
 
 def _created_ms(created_at: object) -> int | None:
@@ -108,7 +161,8 @@ def _routed(msg: Message) -> tuple[str, _Doc] | None:
         created = created_at.decode("ascii")
     except UnicodeDecodeError:
         return None
-    return doc_id, _Doc(value, _created_ms(created), msg)
+    inferred = msg.header(CREATED_AT_INFERRED_HEADER) == b"true"
+    return doc_id, _Doc(value, _created_ms(created), msg, inferred)
 
 
 def _decoded(msg: Message) -> tuple[str, _Doc] | str:
@@ -121,7 +175,19 @@ def _decoded(msg: Message) -> tuple[str, _Doc] | str:
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
         return "not an EnrichedPost: no string id"
     doc.pop("indexed_at", None)  # the sink's to set
-    return doc["id"], _Doc(orjson.dumps(doc), _created_ms(doc.get("created_at")), msg)
+    inferred = doc.get("created_at_inferred") is True
+    return doc["id"], _Doc(orjson.dumps(doc), _created_ms(doc.get("created_at")), msg, inferred)
+
+
+def _with_created_at(doc: _Doc, copy: _Copy) -> _Doc:
+    """The doc with the created_at of the copy already indexed (a replay of a post without a time)."""
+    metrics.INDEX_DECODED.inc()
+    try:
+        body = orjson.loads(doc.body)
+    except orjson.JSONDecodeError:
+        return doc  # Elasticsearch refuses it, and it is dead-lettered as it came
+    body["created_at"] = copy.created_at
+    return _Doc(orjson.dumps(body), copy.created_ms, doc.message, doc.inferred)
 
 
 class IndexSink:
@@ -152,7 +218,8 @@ class IndexSink:
         self._uniform = uniform
         self._clock = clock
         self._attempt = 0
-        self._expired_reported: float | None = None
+        self._warned: dict[str, float] = {}
+        self._held_reason = "rejected"
         # The batch in flight: None when idle.
         self._offsets: dict[Partition, int] | None = None
         self._rejects: list[tuple[Message, str]] = []
@@ -215,13 +282,13 @@ class IndexSink:
                 await self._round()
             except _UNREACHABLE as exc:
                 raise self._unreachable(exc, f"holding {len(self._docs)} docs until it is back") from exc
+            except (NotFoundError, _AliasLost) as exc:
+                raise self._lost(exc) from exc
             except ApiError as exc:
-                if not _retryable_status(exc.meta.status):
-                    raise
-                raise self._backoff(str(exc.meta.status)) from exc
+                raise self._refused(exc) from exc
             metrics.ES_UP.set(1)
             if self._docs:
-                raise self._backoff("rejected")
+                raise self._backoff(self._held_reason)
         offsets, self._offsets = self._offsets, None
         return offsets
 
@@ -234,9 +301,7 @@ class IndexSink:
         except _UNREACHABLE as exc:
             raise self._unreachable(exc, "waiting for it") from exc
         except ApiError as exc:
-            if not _retryable_status(exc.meta.status):
-                raise
-            raise self._backoff(str(exc.meta.status)) from exc
+            raise self._refused(exc) from exc
         self.ready = True
         metrics.ES_UP.set(1)
 
@@ -246,6 +311,44 @@ class IndexSink:
             log.warning("Elasticsearch at %s is unreachable (%s); %s", self.settings.es_url_safe, exc, doing)
         return self._backoff("unreachable")
 
+    def _refused(self, exc: ApiError) -> Backpressure:
+        """Back-off for a request Elasticsearch refused as a whole, and a warning when it is not mere overload.
+
+        Credentials, privileges, a cluster-wide block: an operator's fix, after which the held
+        batch goes through. Crashing would only restart the worker into the same refusal.
+        """
+        status = exc.meta.status
+        if not _retryable_status(status):
+            self._warn_once(
+                f"request-{status}",
+                "Elasticsearch refused a request (%s); %s until it accepts them: %s",
+                str(exc)[:300],
+                f"holding {len(self._docs)} posts" if self._docs else "waiting",
+                _what_to_do(status, self.posts.alias),
+            )
+        return self._backoff(str(status))
+
+    def _lost(self, exc: Exception) -> Backpressure:
+        # Someone deleted the alias, or its write index (the alias goes with its last index):
+        # bootstrap again before the next round, which puts the alias back on the indices left
+        # or creates the first one. The batch stays in flight meanwhile.
+        self.ready = False
+        log.warning(
+            "the posts alias %s or its write index is gone (%s); bootstrapping it again, holding %d posts meanwhile",
+            self.posts.alias,
+            str(exc)[:300],
+            len(self._docs),
+        )
+        return self._backoff("alias lost")
+
+    def _warn_once(self, cause: str, message: str, *args: object) -> None:
+        """``log.warning`` at most once per WARN_EVERY_SECONDS for the same cause: a hold can last hours."""
+        now = self._clock()
+        last = self._warned.get(cause)
+        if last is None or now - last >= WARN_EVERY_SECONDS:
+            self._warned[cause] = now
+            log.warning(message, *args)
+
     def _backoff(self, reason: str) -> Backpressure:
         # Exponential back-off with full jitter, capped: many workers must not retry in lockstep.
         metrics.INDEX_RETRIES.labels(reason).inc()
@@ -254,15 +357,54 @@ class IndexSink:
         return Backpressure(self._uniform(0, ceiling), reason)
 
     def _report_expired(self, doc_id: str) -> None:
-        now = self._clock()
-        if self._expired_reported is None or now - self._expired_reported > 60:
-            self._expired_reported = now
-            log.warning(
-                "post %s is older than the retention (%g days) and is not indexed; "
-                "raise ASCOLTO_ES_RETENTION_DAYS (0 keeps everything) to index old posts",
-                doc_id,
-                self.settings.es_retention_days,
+        self._warn_once(
+            "expired",
+            "post %s is older than the retention (%g days) and is not indexed; "
+            "raise ASCOLTO_ES_RETENTION_DAYS (0 keeps everything) to index old posts",
+            doc_id,
+            self.settings.es_retention_days,
+        )
+
+    async def _first_copies(self, ids: list[str]) -> dict[str, _Copy]:
+        """Where posts with these ids are already indexed, with their created_at (the earliest copy wins)."""
+        copies: dict[str, _Copy] = {}
+
+        def keep(hit: dict[str, Any]) -> None:
+            created_at = (hit.get("_source") or {}).get("created_at")
+            created_ms = _created_ms(created_at) if isinstance(created_at, str) else None
+            if created_at is None or created_ms is None:
+                return
+            known = copies.get(hit["_id"])
+            if known is None or created_ms < known.created_ms:
+                copies[hit["_id"]] = _Copy(hit["_index"], created_at, created_ms)
+
+        for start in range(0, len(ids), LOOKUP_IDS):
+            chunk = ids[start : start + LOOKUP_IDS]
+            resp = await self.client.search(
+                index=self.posts.alias,
+                query={"ids": {"values": chunk}},
+                size=2 * len(chunk),  # a post indexed twice before this fix has two copies
+                source_includes=["created_at"],
+                track_total_hits=False,
+                filter_path="hits.hits._id,hits.hits._index,hits.hits._source",
             )
+            for hit in resp.body.get("hits", {}).get("hits", ()):
+                keep(hit)
+        # A search sees only what was refreshed. A copy indexed since can only be in the write
+        # index, or the one before it if a rollover just happened: a real-time get finds it.
+        missing = [doc_id for doc_id in ids if doc_id not in copies]
+        recent = [b.name for b in self.posts.backing[-2:]]
+        if missing and recent:
+            resp = await self.client.mget(
+                docs=[{"_index": name, "_id": doc_id} for name in recent for doc_id in missing],
+                realtime=True,
+                source_includes=["created_at"],
+                filter_path="docs._id,docs._index,docs.found,docs._source",
+            )
+            for doc in resp.body.get("docs", ()):
+                if doc.get("found"):
+                    keep(doc)
+        return copies
 
     async def _round(self) -> None:
         """One bulk round over the docs in flight: acknowledged ones leave, rejected ones are
@@ -271,10 +413,20 @@ class IndexSink:
         tail = b',"indexed_at":"' + now_rfc3339().encode("ascii") + b'"}\n'
         times = [d.created_ms for d in self._docs.values() if d.created_ms is not None]
         await self.posts.ensure_current(max(times, default=0))
+        if not self.posts.has_write_index:
+            raise _AliasLost(f"{self.posts.alias} has no write index")
+        copies = await self._first_copies([doc_id for doc_id, doc in self._docs.items() if doc.inferred])
         actions: list[tuple[bytes, bytes]] = []
         sizes: list[int] = []
         for doc_id, doc in list(self._docs.items()):
-            target = self.posts.route(doc.created_ms)
+            copy = copies.get(doc_id)
+            if copy is None:
+                target = self.posts.route(doc.created_ms)
+            else:
+                # A replay of a post without a time of its own: over its first copy, whatever the clock says now.
+                target = copy.index
+                if copy.created_ms != doc.created_ms:
+                    doc = self._docs[doc_id] = _with_created_at(doc, copy)
             if target is None:
                 # Older than the retention: it would be deleted at once. Counted and reported, not indexed.
                 metrics.DOCS_EXPIRED.inc()
@@ -315,6 +467,7 @@ class IndexSink:
     async def _apply(self, outcomes: list[tuple[bool, dict[str, Any]]]) -> None:
         now_ms = time.time() * 1000
         rejected: list[tuple[str, str]] = []
+        held: list[str] = []
         refresh_routes = False
         indexed = 0
         for ok, item in outcomes:
@@ -330,13 +483,27 @@ class IndexSink:
                 continue
             cause = item.get("error", {})
             kind = str(cause.get("type", "error")) if isinstance(cause, dict) else "error"
+            why = cause.get("reason", cause) if isinstance(cause, dict) else cause
+            status = int(item.get("status", 500))
             if kind == "index_not_found_exception":
                 refresh_routes = True  # another worker's retention or rollover changed the indices
-            elif not _retryable_status(int(item.get("status", 500))):
-                why = cause.get("reason", cause) if isinstance(cause, dict) else cause
+            elif _permanent(status):
                 rejected.append((doc_id, f"Elasticsearch rejected the document: {kind}: {why}"))
+            elif status in (401, 403):
+                held.append(f"{status} {kind}: {why}")
         metrics.DOCS_INDEXED.inc(indexed)  # once per round: a counter call per post shows in profiles
+        self._held_reason = "rejected"
+        if held:
+            self._held_reason = "forbidden"
+            self._warn_once(
+                "forbidden",
+                "Elasticsearch refuses to write %d posts (%s); holding them until it accepts them: %s",
+                len(held),
+                str(held[0])[:300],
+                _what_to_do(403, self.posts.alias),
+            )
         for doc_id, reason in rejected:
+            log.info("dead-lettering post %s: %s", doc_id, reason[:300])
             await self.dead_letter(self._docs[doc_id].message, "index", reason)
             del self._docs[doc_id]
         if refresh_routes:

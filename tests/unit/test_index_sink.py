@@ -3,8 +3,9 @@
 The fake sits below the real ``AsyncElasticsearch`` client, as its HTTP node: the sink, the
 client's NDJSON serialisation and ``PostsIndex`` all run their real code and the fake answers the
 few endpoints they call (``_bulk`` with per-item statuses and errors, a source that is not JSON
-refused for that item alone, ``_alias``, ``_settings``) the way Elasticsearch 8 does, or refuses
-the connection.
+refused for that item alone, write blocks, ``_alias``, ``_settings``, an ``ids`` search that sees
+only refreshed documents and a real-time ``_mget``) the way Elasticsearch 8 does, or refuses the
+connection.
 
 Routing uses the real ``PostsIndex`` (alias read, creation dates, retention); only its
 ``bootstrap`` (templates, analyzers) is replaced by a plain alias read, because installing
@@ -14,6 +15,7 @@ templates is Elasticsearch's business and the integration tests cover it on the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +59,10 @@ class FakeIndex:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the source line of each doc as it came in the bulk body
     raw: dict[str, bytes] = field(default_factory=dict)
+    #: the docs a search sees: those indexed before the last refresh
+    searchable: set[str] = field(default_factory=set)
+    #: index.blocks.write: every write answers 403 cluster_block_exception
+    write_block: bool = False
 
 
 class FakeElasticsearch:
@@ -74,6 +80,12 @@ class FakeElasticsearch:
         self.bulk_requests: list[list[tuple[str, str]]] = []
         #: the content type of each bulk request
         self.bulk_content_types: list[str] = []
+        #: the alias was deleted: reads of it answer 404
+        self.alias_lost = False
+        #: requests other than _bulk answer 401 this many more times
+        self.login_refusals = 0
+        #: every request other than _bulk: (method, path)
+        self.other_requests: list[tuple[str, str]] = []
 
     def create_index(self, name: str, created_ms: int) -> None:
         """A new backing index that becomes the write index (what a rollover does)."""
@@ -83,6 +95,15 @@ class FakeElasticsearch:
     def where(self) -> dict[str, str]:
         """Post id → the backing index holding it."""
         return {doc_id: name for name, index in self.indices.items() for doc_id in index.docs}
+
+    def copies(self, doc_id: str) -> list[str]:
+        """The backing indices holding a copy of the post: more than one is a duplicate."""
+        return sorted(name for name, index in self.indices.items() if doc_id in index.docs)
+
+    def refresh(self) -> None:
+        """What Elasticsearch does every refresh interval: indexed docs become searchable."""
+        for index in self.indices.values():
+            index.searchable = set(index.docs)
 
     def source(self, doc_id: str) -> dict[str, Any]:
         [doc] = [index.docs[doc_id] for index in self.indices.values() if doc_id in index.docs]
@@ -120,6 +141,12 @@ class FakeElasticsearch:
         parts = url.path.strip("/").split("/")
         if parts == ["_bulk"]:
             return self._bulk(body or b"", parse_qs(url.query).get("filter_path", [""])[0])
+        self.other_requests.append((method, url.path))
+        if self.login_refusals:
+            self.login_refusals -= 1
+            return 401, {"error": {"type": "security_exception", "reason": "unable to authenticate"}, "status": 401}
+        if self.alias_lost and ALIAS in parts:
+            return 404, _not_found(ALIAS)
         if method == "GET" and parts == ["_alias", ALIAS]:
             return 200, {
                 name: {"aliases": {ALIAS: {"is_write_index": name == self.write_index}}} for name in self.indices
@@ -132,12 +159,37 @@ class FakeElasticsearch:
                 n: {"settings": {"index": {"creation_date": str(self.indices[n].created_ms)}}}
                 for n in parts[0].split(",")
             }
+        if parts == [ALIAS, "_search"]:
+            wanted = orjson.loads(body or b"{}")["query"]["ids"]["values"]
+            hits = [
+                {"_index": name, "_id": doc_id, "_source": {"created_at": index.docs[doc_id]["created_at"]}}
+                for name, index in self.indices.items()
+                for doc_id in wanted
+                if doc_id in index.searchable
+            ]
+            return 200, {"hits": {"hits": hits}}
+        if parts == ["_mget"]:
+            docs = []
+            for ask in orjson.loads(body or b"{}")["docs"]:
+                index = self.indices.get(ask["_index"])
+                if index is None:
+                    docs.append({**ask, "error": _not_found(ask["_index"])["error"]})
+                elif ask["_id"] in index.docs:  # real time: refreshed or not
+                    source = {"created_at": index.docs[ask["_id"]]["created_at"]}
+                    docs.append({**ask, "found": True, "_source": source})
+                else:
+                    docs.append({**ask, "found": False})
+            return 200, {"docs": docs}
         raise AssertionError(f"the index sink is not expected to call {method} {target}")
 
     def _bulk(self, body: bytes, filter_path: str) -> tuple[int, Any]:
         if self.request_faults:
             status = self.request_faults.pop(0)
-            return status, {"error": {"type": "es_rejected_execution_exception", "reason": "busy"}, "status": status}
+            kind, reason = {
+                401: ("security_exception", "unable to authenticate user [ascolto] for REST request [/_bulk]"),
+                403: ("security_exception", "action [indices:data/write/bulk] is unauthorized for user [ascolto]"),
+            }.get(status, ("es_rejected_execution_exception", "busy"))
+            return status, {"error": {"type": kind, "reason": reason}, "status": status}
         # Like Elasticsearch: lines split at "\n" only, action lines parsed at once (a bad one fails
         # the whole request), each source parsed when its item is indexed (a bad one fails that item).
         assert body.endswith(b"\n"), "a bulk body ends with a newline"
@@ -163,6 +215,9 @@ class FakeElasticsearch:
         index = self.indices.get(meta["_index"])
         if index is None:
             return {"status": 404, "error": _not_found(meta["_index"])["error"]}
+        if index.write_block:
+            reason = f"index [{meta['_index']}] blocked by: [FORBIDDEN/8/index write (api)];"
+            return {"status": 403, "error": {"type": "cluster_block_exception", "reason": reason}}
         try:
             source = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -191,9 +246,17 @@ def _not_found(index: str) -> dict[str, Any]:
 
 # --- the sink's surroundings ---------------------------------------------------------------------
 class RoutingOnlyPostsIndex(PostsIndex):
-    """The real routing; start-up reads the alias instead of installing templates."""
+    """The real routing; start-up reads the alias instead of installing templates, and puts a lost
+    alias back (the integration tests check the real bootstrap does)."""
+
+    def __init__(self, client: AsyncElasticsearch, settings: Settings, cluster: FakeElasticsearch) -> None:
+        super().__init__(client, settings)
+        self.cluster = cluster
+        self.bootstraps = 0
 
     async def bootstrap(self) -> None:
+        self.bootstraps += 1
+        self.cluster.alias_lost = False
         await self.refresh()
 
 
@@ -206,7 +269,12 @@ class Harness:
     ceilings: list[float]
 
 
-def harness(es: FakeElasticsearch, on_sleep: Callable[[int], None] = lambda n: None, **settings: Any) -> Harness:
+def harness(
+    es: FakeElasticsearch,
+    on_sleep: Callable[[int], None] = lambda n: None,
+    clock: Callable[[], float] = time.monotonic,
+    **settings: Any,
+) -> Harness:
     letters: list[tuple[Message, str, str]] = []
     sleeps: list[float] = []
     ceilings: list[float] = []
@@ -225,9 +293,8 @@ def harness(es: FakeElasticsearch, on_sleep: Callable[[int], None] = lambda n: N
 
     config = Settings(es_index=ALIAS, index_retry_max_seconds=2.0, es_retention_days=30, **settings)
     client = es.client()
-    sink = IndexSink(
-        client, config, dead_letter, posts=RoutingOnlyPostsIndex(client, config), sleep=sleep, uniform=uniform
-    )
+    posts = RoutingOnlyPostsIndex(client, config, es)
+    sink = IndexSink(client, config, dead_letter, posts=posts, sleep=sleep, uniform=uniform, clock=clock)
     return Harness(es, sink, letters, sleeps, ceilings)
 
 
@@ -247,10 +314,13 @@ def msg(partition: int, offset: int, value: dict[str, Any] | bytes | None) -> Me
     return Message(None, raw, TOPIC, partition, offset)
 
 
-def enriched(partition: int, offset: int, post_id: str, created_at: str, value: dict[str, Any] | bytes) -> Message:
+def enriched(
+    partition: int, offset: int, post_id: str, created_at: str, value: dict[str, Any] | bytes, inferred: bool = False
+) -> Message:
     """A record as the enrich agent writes it: keyed by post id, ``created_at`` in a header."""
     raw = orjson.dumps(value) if isinstance(value, dict) else value
-    return Message(post_id.encode(), raw, TOPIC, partition, offset, enriched_post_headers(created_at))
+    headers = enriched_post_headers(created_at, inferred=inferred)
+    return Message(post_id.encode(), raw, TOPIC, partition, offset, headers)
 
 
 class CountingOrjson:
@@ -540,6 +610,129 @@ def test_a_value_that_is_not_json_despite_its_header_is_dead_lettered_alone():
     assert "Elasticsearch rejected the document: document_parsing_exception" in reasons[1][1]
     assert "not JSON" in reasons[2][1]
     assert len(h.es.bulk_requests) == 1 and h.sleeps == []
+
+
+# --- what Elasticsearch refuses, and what the sink does about it ---------------------------------
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "streams.index_sink" and r.levelname == "WARNING"]
+
+
+def test_a_write_block_holds_the_batch_with_a_warning_a_minute_until_it_is_lifted(caplog):
+    es = one_index_cluster()
+    index = es.indices[f"{ALIAS}-000001"]
+    index.write_block = True  # PUT posts-000001/_settings {"index.blocks.write": true}
+    clock = [0.0]
+
+    def on_sleep(n: int) -> None:
+        clock[0] += 20  # what each wait lasted
+        if n == 7:
+            index.write_block = False  # the operator lifts the block
+
+    h = harness(es, on_sleep=on_sleep, clock=lambda: clock[0])
+    retries = metric("ascolto_index_retries_total", {"reason": "forbidden"})
+    batch = [msg(0, 0, post("a")), msg(0, 1, post("b")), msg(1, 5, post("c"))]
+    assert run(h.sink.write(batch)) == {(TOPIC, 0): 2, (TOPIC, 1): 6}
+    assert set(es.where()) == {"a", "b", "c"} and h.letters == []  # held, then indexed: nothing dead-lettered
+    assert len(h.sleeps) == 7 and metric("ascolto_index_retries_total", {"reason": "forbidden"}) - retries == 7
+    # Seven refused rounds, 20 s apart: a warning at 0, 60 and 120 s, each saying what to do.
+    warned = warnings_of(caplog)
+    assert len(warned) == 3
+    assert all("cluster_block_exception" in w and "index.blocks.write" in w and "holding" in w for w in warned)
+
+
+def test_refused_credentials_or_privileges_hold_the_batch_instead_of_crashing(caplog):
+    es = one_index_cluster()
+    es.request_faults = [401, 403, 403]
+    h = harness(es, index_parallel=1, es_username="ascolto", es_password="s3cret-pw")
+    assert run(h.sink.write([msg(0, 0, post("a")), msg(0, 1, post("b"))])) == {(TOPIC, 0): 2}
+    assert set(es.where()) == {"a", "b"} and h.letters == [] and len(h.sleeps) == 3
+    first, second = warnings_of(caplog)  # the second 403 within a minute is not repeated
+    assert "401" in first and "ASCOLTO_ES_USERNAME" in first
+    assert "403" in second and "privileges" in second
+    assert "s3cret-pw" not in caplog.text
+
+
+def test_elasticsearch_refusing_the_login_at_start_is_waited_out():
+    es = one_index_cluster()
+    es.login_refusals = 2
+    h = harness(es)
+    run(h.sink.start())
+    assert h.sink.ready and len(h.sleeps) == 2
+
+
+def test_a_document_elasticsearch_cannot_map_is_dead_lettered_at_once_and_logged(caplog):
+    caplog.set_level(logging.INFO, logger="streams.index_sink")
+    h = harness(one_index_cluster())
+    assert run(h.sink.write([msg(0, 0, post("bad", sentiment="positive")), msg(0, 1, post("ok"))])) == {(TOPIC, 0): 2}
+    assert set(h.es.where()) == {"ok"} and h.sleeps == []
+    [(_, stage, reason)] = h.letters
+    assert stage == "index" and "document_parsing_exception" in reason
+    [logged] = [r for r in caplog.records if r.levelname == "INFO" and "bad" in r.getMessage()]
+    assert "document_parsing_exception" in logged.getMessage()
+
+
+def test_a_lost_alias_is_bootstrapped_again_and_nothing_is_lost(caplog):
+    h = harness(one_index_cluster())
+
+    async def scenario() -> dict[tuple[str, int], int]:
+        await h.sink.start()
+        await h.sink.write([msg(0, 0, post("before"))])
+        h.es.alias_lost = True  # someone deleted the alias (or its last index)
+        return await h.sink.write([msg(0, 1, post("after")), msg(0, 2, post("also"))])
+
+    assert run(scenario()) == {(TOPIC, 0): 3}
+    assert set(h.es.where()) == {"before", "after", "also"} and h.letters == []
+    assert h.sink.posts.bootstraps == 2  # type: ignore[attr-defined]
+    [warned] = warnings_of(caplog)
+    assert ALIAS in warned and "bootstrapping it again" in warned
+
+
+# --- posts without a time of their own -----------------------------------------------------------
+@pytest.mark.parametrize("refreshed", [True, False], ids=["searchable", "not-yet-refreshed"])
+def test_replays_of_posts_without_a_time_land_on_their_first_copy_across_a_rollover(refreshed, monkeypatch):
+    es = one_index_cluster()
+    h = harness(es)
+    first_seen = now_ms() - 3_600_000  # ascolto first received them an hour ago
+
+    def inferred(offset: int, doc_id: str, received_ms: int, text: str) -> Message:
+        value = post(doc_id, received_ms, text=text, created_at_inferred=True)
+        if doc_id.startswith("keyed"):  # as the enrich agent writes it
+            return enriched(0, offset, doc_id, iso(received_ms), value, inferred=True)
+        return msg(0, offset, value)  # as an older worker or another tool writes it: decoded
+
+    run(h.sink.write([inferred(0, "keyed", first_seen, "v1"), inferred(1, "plain", first_seen, "v1")]))
+    if refreshed:
+        es.refresh()
+    es.create_index(f"{ALIAS}-000002", now_ms() - 60_000)  # a rollover a minute ago
+    counting = CountingOrjson()
+    monkeypatch.setattr(streams.index_sink, "orjson", counting)
+    replayed = now_ms()  # the file or generator run again: "now" is a new time
+    batch = [
+        inferred(2, "keyed", replayed, "v2"),
+        inferred(3, "plain", replayed, "v2"),
+        inferred(4, "keyed-new", replayed, "v1"),
+        enriched(0, 5, "timed", iso(replayed), post("timed", replayed)),
+    ]
+    assert run(h.sink.write(batch)) == {(TOPIC, 0): 6}
+    for doc_id in ("keyed", "plain"):
+        assert es.copies(doc_id) == [f"{ALIAS}-000001"]  # overwritten, not duplicated in the new index
+        assert es.source(doc_id)["created_at"] == iso(first_seen)  # the first time ascolto heard of it
+        assert es.source(doc_id)["text"] == "v2"  # the replay's content
+        assert es.source(doc_id)["created_at_inferred"] is True
+    assert es.copies("keyed-new") == es.copies("timed") == [f"{ALIAS}-000002"]
+    assert es.source("keyed-new")["created_at"] == iso(replayed)
+    # Only the replayed keyed record is re-encoded (its created_at changes); the new one goes as it came.
+    keyed_replay = batch[0].value
+    assert keyed_replay in counting.decoded and batch[2].value not in counting.decoded
+    assert h.letters == []
+
+
+def test_posts_with_a_time_of_their_own_cost_no_look_up():
+    h = harness(one_index_cluster())
+    now = iso(now_ms())
+    run(h.sink.write([enriched(0, 0, "a", now, post("a")), msg(0, 1, post("b"))]))
+    assert set(h.es.where()) == {"a", "b"}
+    assert not [path for _, path in h.es.other_requests if path.endswith(("_search", "_mget"))]
 
 
 # --- gathering batches (no Kafka) ----------------------------------------------------------------
