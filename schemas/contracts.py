@@ -133,6 +133,22 @@ class DeadLetter(TypedDict):
     error: Annotated[str, Field(description="Why, in one sentence.")]
     original: Annotated[str, Field(description="The original bytes: as text when they are valid UTF-8, else base64.")]
     original_encoding: Literal["text", "base64"]
+    truncated: NotRequired[
+        Annotated[
+            bool,
+            Field(
+                description="True when the original was too large to keep whole: original holds its first bytes "
+                "(the letter stays within ASCOLTO_MAX_MESSAGE_BYTES)."
+            ),
+        ]
+    ]
+    original_bytes: NotRequired[Annotated[Count, Field(description="Size of the whole original, when truncated.")]]
+    original_sha256: NotRequired[
+        Annotated[
+            str,
+            Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the whole original, when truncated."),
+        ]
+    ]
     topic: NotRequired[str | None]
     partition: NotRequired[int | None]
     offset: NotRequired[int | None]

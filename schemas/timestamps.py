@@ -13,6 +13,13 @@ def _format(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _format_value(value: object, dt: datetime) -> str:
+    try:
+        return _format(dt)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 once in UTC
+        raise ValueError(f"created_at {value!r} is outside the years 1 to 9999 in UTC") from None
+
+
 def now_rfc3339() -> str:
     """Current UTC time as RFC 3339 with milliseconds and a Z."""
     return _format(datetime.now(UTC))
@@ -20,6 +27,8 @@ def now_rfc3339() -> str:
 
 def to_rfc3339(value: object) -> str:
     """Normalise a timestamp; naive times are taken as UTC. Raises ValueError with a readable message."""
+    if isinstance(value, bool):  # a bool is an int to Python, never a time
+        raise ValueError(f"created_at {value!r} is a boolean, not a time")
     if isinstance(value, int | float) or (
         isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()
     ):
@@ -38,4 +47,4 @@ def to_rfc3339(value: object) -> str:
             dt = dt.replace(tzinfo=UTC)
     else:
         raise ValueError(f"created_at {value!r} is empty or not a time")
-    return _format(dt)
+    return _format_value(value, dt)
