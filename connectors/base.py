@@ -7,7 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from connectors.producer import PostProducer
+from connectors.producer import PostProducer, as_bytes
+from core.errors import AscoltoError
 from schemas import RawPost
 
 
@@ -69,7 +70,11 @@ def publish_all(
     rate: float | None = None,
     on_item: Callable[[], None] | None = None,
 ) -> PublishReport:
-    """Publish every item of ``source``; at most ``rate`` items per second when given. Flushes at the end."""
+    """Publish every item of ``source``; at most ``rate`` items per second when given. Flushes at the end.
+
+    Whatever goes wrong with one item becomes its dead letter, with the reason; only Kafka itself
+    failing (:class:`~core.errors.DeliveryError`) ends the run.
+    """
     report = PublishReport()
     start = time.monotonic()
     pacer = Pacer(rate)
@@ -78,7 +83,7 @@ def publish_all(
         if isinstance(item, Rejected):
             producer.reject(item.original, item.reason)
             report.rejected += 1
-        elif producer.publish(item):
+        elif _publish_one(producer, item):
             report.published += 1
         else:
             report.rejected += 1
@@ -87,3 +92,18 @@ def publish_all(
     producer.flush()
     report.seconds = time.monotonic() - start
     return report
+
+
+def _publish_one(producer: PostProducer, post: RawPost) -> bool:
+    try:
+        return producer.publish(post)
+    except AscoltoError:
+        raise
+    except Exception as exc:  # one post's surprise must not end a replay: it is dead-lettered instead
+        key = post.get("id") if isinstance(post, dict) else None
+        producer.reject(
+            as_bytes(post),
+            f"the post could not be published ({type(exc).__name__}: {exc})",
+            key=key if isinstance(key, str) and key else None,
+        )
+        return False
