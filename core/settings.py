@@ -122,8 +122,6 @@ class Settings(BaseSettings):
     reload_seconds: float = Field(
         5.0, gt=0, description="How often taxonomy and watch-term files are checked for changes."
     )
-    duplicate_window_seconds: float = Field(3600.0, gt=0, description="Reposts within this time are flagged.")
-    duplicate_max_entries: int = Field(200_000, ge=1, description="Texts remembered for duplicate detection.")
     enrich_batch_size: int = Field(
         1000, ge=1, le=100_000, description="Posts the enrich agent takes, enriches and publishes at once, at most."
     )

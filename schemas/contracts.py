@@ -119,7 +119,15 @@ class EnrichedPost(RawPost):
     topics: Annotated[Tags, Field(json_schema_extra={"uniqueItems": True})]
     entities: Entities
     enriched_at: Timestamp
-    duplicate_of: NotRequired[str | None]
+    repost_key: NotRequired[
+        Annotated[
+            Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")] | None,
+            Field(
+                description="Digest of the normalised text, shared by reposts of the same words; "
+                "None when too short to tell."
+            ),
+        ]
+    ]
 
 
 # --- DeadLetter --------------------------------------------------------------------------------

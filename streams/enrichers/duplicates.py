@@ -1,19 +1,18 @@
-"""Where a post learns it is a repost: ``duplicate_of`` names the first post with the same
-normalised text (case, accents, punctuation, URLs, mentions and 'RT' ignored) within the window.
+"""Where a post learns what it reposts: ``repost_key``, a digest of its normalised text (case,
+accents, punctuation, URLs, mentions and 'RT' ignored), shared by every post saying the same thing.
 
-The memory is per worker process and bounded; with several workers, reposts that land on
-different partitions are not compared (see the README's note on duplicates).
+The key is a function of the text alone: any worker, any replay, any order gives a post the same
+key, so grouping by ``repost_key`` in search or Kibana finds reposts across partitions and time,
+and re-enriching a post never changes it. Which post came first is a question for the index
+(the earliest ``created_at`` of a key), not for a worker's memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
-from datetime import datetime
 from typing import Any
 
-from core.settings import Settings, get_settings
 from streams.enrichers.base import enricher
 from streams.enrichers.text import match_text
 
@@ -29,30 +28,7 @@ def repost_key(text: str) -> str | None:
     return hashlib.blake2b(core.encode("utf-8"), digest_size=12).hexdigest()
 
 
-@enricher("duplicates", writes=("duplicate_of",), order=60)
-class DuplicateDetector:
-    """Remembers the first post of each normalised text for ``duplicate_window_seconds``."""
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        settings = settings or get_settings()
-        self.window = settings.duplicate_window_seconds
-        self.capacity = settings.duplicate_max_entries
-        self.first: OrderedDict[str, tuple[str, float]] = OrderedDict()
-
-    def __call__(self, post: dict[str, Any]) -> dict[str, str | None]:
-        key = repost_key(post["text"])
-        if key is None:
-            return {"duplicate_of": None}
-        created = datetime.fromisoformat(post["created_at"]).timestamp()
-        seen = self.first.get(key)
-        if seen is not None:
-            first_id, first_at = seen
-            if first_id == post["id"]:
-                return {"duplicate_of": None}  # a replay of the original itself
-            if abs(created - first_at) <= self.window:
-                return {"duplicate_of": first_id}
-        self.first[key] = (post["id"], created)
-        self.first.move_to_end(key)
-        while len(self.first) > self.capacity:
-            self.first.popitem(last=False)
-        return {"duplicate_of": None}
+@enricher("duplicates", writes=("repost_key",), order=60)
+def duplicates(post: dict[str, Any]) -> dict[str, str | None]:
+    """Sets ``repost_key`` (None for texts too short to call a repost)."""
+    return {"repost_key": repost_key(post["text"])}

@@ -107,5 +107,5 @@ def test_nested_objects_are_closed_and_constrained(name, doc, fragment):
 
 
 def test_enriched_posts_admit_plugin_fields_and_null_optionals():
-    validate("enriched_post", enriched(asks_question=True, url=None, metrics=None, raw=None, duplicate_of=None))
+    validate("enriched_post", enriched(asks_question=True, url=None, metrics=None, raw=None, repost_key=None))
     validate("raw_post", raw(author={"id": "u1", "handle": "anna", "name": None, "followers": None}))
