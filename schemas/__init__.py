@@ -52,6 +52,7 @@ __all__ = [
     "InvalidMessage",
     "RawPost",
     "alert_id",
+    "canonical_created_at",
     "dead_letter",
     "decode_raw_post",
     "dumps",
@@ -62,6 +63,12 @@ __all__ = [
     "to_rfc3339",
     "validate",
 ]
+
+
+#: Deepest nesting of objects and arrays a RawPost may have. Posts need a handful of levels; JSON
+#: writers give up far deeper (orjson at 255), and a post that cannot be written again must be
+#: refused here, with its reason, rather than fail later in the pipeline.
+MAX_DEPTH = 64
 
 
 class InvalidMessage(ValueError):
@@ -111,5 +118,37 @@ def decode_raw_post(data: bytes | None) -> RawPost:
         raise InvalidMessage(f"value is not JSON: {exc}", stage="decode") from None
     if not isinstance(obj, dict):
         raise InvalidMessage(f"value is a JSON {type(obj).__name__}, not an object", stage="decode")
+    if _deeper_than(obj, MAX_DEPTH):
+        raise InvalidMessage(f"value nests objects or arrays more than {MAX_DEPTH} levels deep", stage="decode")
     validate("raw_post", obj)
+    obj["created_at"] = canonical_created_at(obj["created_at"])
     return cast(RawPost, obj)
+
+
+def _deeper_than(obj: object, limit: int) -> bool:
+    """Whether ``obj`` nests dicts or lists more than ``limit`` levels (iterative: no recursion limit)."""
+    stack: list[tuple[object, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def canonical_created_at(value: str) -> str:
+    """A schema-valid RFC 3339 ``created_at`` in the one form every stage reads (``to_rfc3339``'s UTC ``...Z``).
+
+    RFC 3339 allows a lower-case ``t``/``z`` and a leap second (``23:59:60``); Python's parser takes
+    neither, so both are mended here once: a leap second becomes ``:59`` of the same minute.
+    """
+    text = value.upper()
+    if text[17:19] == "60":  # YYYY-MM-DDTHH:MM:SS: the schema fixed the positions
+        text = f"{text[:17]}59{text[19:]}"
+    try:
+        return to_rfc3339(text)
+    except (ValueError, OverflowError):  # e.g. 0000-..., or 9999-12-31T23:00:00-05:00 past year 9999 in UTC
+        raise InvalidMessage(f"created_at {value!r} is not a time that exists in UTC") from None

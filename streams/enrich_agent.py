@@ -7,7 +7,10 @@ A Faust agent that works on batches of events rather than one event at a time:
    ``take_events()``, which ack the previous batch's events when the next batch is requested
    (and also when the generator is closed, say after the agent raised), ``noack_take`` never
    acks: Faust leaves every event unacknowledged until we ack it.
-2. The chain runs over the batch enricher by enricher (:func:`streams.processing.enrich_batch`).
+2. The chain runs over the batch enricher by enricher (:func:`streams.processing.enrich_batch`),
+   in the agent's one enrich thread, off the event loop: the worker's HTTP API, Kafka heartbeats
+   and the index agent keep running while a batch is enriched. Every message of the batch gets an
+   outcome, enriched or dead-lettered with its stage and reason, whatever its content.
 3. One :class:`~streams.publishing.BatchPublisher` call sends the batch's enriched posts and dead
    letters, one record batch per partition, through the agent's own idempotent ``acks=all``
    aiokafka producer, and waits for the broker's acknowledgement of all of them.
@@ -28,10 +31,12 @@ The batch step is :class:`BatchEnricher`, unit-tested with fakes; the agent is a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar, cast
 
 import faust
@@ -43,7 +48,7 @@ from core.settings import Settings
 from schemas import enriched_post_headers
 from streams import metrics
 from streams.enrichers import EnrichmentChain
-from streams.processing import Enriched, Failed, enrich_batch
+from streams.processing import DateWindow, Enriched, Failed, enrich_batch
 from streams.publishing import BatchPublisher, OutRecord, enrich_producer
 from streams.stream_topics import StreamTopics
 
@@ -76,9 +81,17 @@ class BatchEnricher:
     """Enrich a batch of events, publish the results at once, then ack what Kafka acknowledged."""
 
     def __init__(
-        self, chain: EnrichmentChain, publisher: BatchPublisher, topics: StreamTopics, max_message_bytes: int
+        self,
+        chain: EnrichmentChain,
+        publisher: BatchPublisher,
+        topics: StreamTopics,
+        max_message_bytes: int,
+        window: DateWindow | None = None,
     ) -> None:
         self.chain = chain
+        self.window = window or DateWindow()
+        # One thread: the chain's enrichers see one batch at a time, as on the loop, but the loop stays free.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ascolto-enrich")
         self.publisher = publisher
         self.topics = topics
         self.enriched_topic = topics.enriched.get_topic_name()
@@ -93,7 +106,9 @@ class BatchEnricher:
         self._consumed.inc(len(events))
         messages: list[Incoming] = [event.message for event in events]
         started = time.perf_counter()
-        outcomes = enrich_batch(self.chain, [m.value for m in messages])
+        outcomes = await asyncio.get_running_loop().run_in_executor(
+            self._executor, enrich_batch, self.chain, [m.value for m in messages], self.window
+        )
         metrics.ENRICH_BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.ENRICH_BATCH_POSTS.observe(len(events))
 
@@ -115,6 +130,10 @@ class BatchEnricher:
                 f"Kafka did not acknowledge {len(events) - done} of {len(events)} records of an enrich batch "
                 f"({published.error!r}); the worker stops and re-reads them once restarted: check that Kafka is up."
             ) from published.error
+
+    def close(self) -> None:
+        """Stop the enrich thread (after the batch it may be running)."""
+        self._executor.shutdown(wait=True)
 
     async def _records(
         self, messages: Sequence[Incoming], outcomes: Sequence[Enriched | Failed]
@@ -162,7 +181,9 @@ def add_enrich_agent(
     async def enrich(stream: faust.StreamT) -> None:
         producer = enrich_producer(settings, kafka)  # aiokafka binds it to the running loop
         await producer.start()
-        step = BatchEnricher(chain, BatchPublisher(producer), topics, settings.max_message_bytes)
+        step = BatchEnricher(
+            chain, BatchPublisher(producer), topics, settings.max_message_bytes, DateWindow.from_settings(settings)
+        )
         # noack_take is on the Stream class, not (yet) on the StreamT interface agents are typed with.
         batches = cast("faust.Stream[Any]", stream).noack_take(
             settings.enrich_batch_size, within=settings.enrich_batch_seconds
@@ -171,4 +192,5 @@ def add_enrich_agent(
             async for events in batches:  # Events (noack_take buffers events, not values)
                 await step.process(events, stream.ack)
         finally:
+            step.close()
             await producer.stop()

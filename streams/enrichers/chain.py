@@ -75,18 +75,18 @@ class EnrichmentChain:
                 post = posts[i]
                 try:
                     fields = enr(post)
-                except Exception as exc:  # one bad enricher must not stop the stream
+                    if fields:
+                        if not writes.issuperset(fields):
+                            failed.append(i)
+                            results[i] = EnricherFailed(
+                                enr.name, f"wrote undeclared field(s) {sorted(set(fields) - writes, key=str)}"
+                            )
+                            continue
+                        post.update(fields)
+                except Exception as exc:  # one bad enricher (or what it returned) must not stop the stream
                     failed.append(i)
-                    results[i] = EnricherFailed(enr.name, f"{type(exc).__name__}: {exc}")
+                    results[i] = EnricherFailed(enr.name, f"{type(exc).__name__}: {str(exc)[:500]}")
                     continue
-                if fields:
-                    if not writes.issuperset(fields):
-                        failed.append(i)
-                        results[i] = EnricherFailed(
-                            enr.name, f"wrote undeclared field(s) {sorted(set(fields) - writes)}"
-                        )
-                        continue
-                    post.update(fields)
             seconds.observe((clock() - started) / len(alive))
             if failed:
                 errors.inc(len(failed))

@@ -4,7 +4,8 @@ Two steps, both offline. First a cheap vote of Italian and English function word
 settles most posts our users see in microseconds; then, when that vote is not clear, py3langid
 (a model shipped inside the package) restricted to the configured candidate languages, trusted
 only above a probability threshold. A source's ``lang_hint`` is used unless the text clearly
-says otherwise.
+says otherwise. The model reads a post's first :data:`MODEL_WORDS` words, which settle its
+language long before; the vote reads all of them (it is linear and cheap).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from streams.enrichers.text import fold
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
 _NOISE = re.compile(r"https?://\S+|[@#]\w+")
 _WORDS = re.compile(r"[^\W\d_]{2,}")
+MODEL_WORDS = 1000  # bounds the model's time: 0.7 s on a 100,000-character post read whole
 
 # Function words that exist in one language only (ambiguous ones such as "a", "in", "come",
 # "per", "no" are left out). Folded: no accents.
@@ -74,7 +76,7 @@ class LanguageDetector:
             return voted
         if len(words) < 2:
             return "und"
-        lang, probability = self._model().classify(" ".join(words))
+        lang, probability = self._model().classify(" ".join(words[:MODEL_WORDS]))
         return lang if probability >= self.threshold else "und"
 
 
