@@ -7,6 +7,7 @@ import typer
 from ascolto.cli import (
     connect_cmd,
     demo_cmd,
+    dlq_cmd,
     enrich_cmd,
     eval_cmd,
     index_cmd,
@@ -30,6 +31,7 @@ app.add_typer(stack_cmd.app, name="stack")
 app.add_typer(connect_cmd.app, name="connect")
 app.add_typer(index_cmd.app, name="index")
 app.add_typer(kibana_cmd.app, name="kibana")
+app.add_typer(dlq_cmd.app, name="dlq")
 app.command("worker")(worker_cmd.worker)
 app.command("enrich")(enrich_cmd.enrich)
 app.command("search")(search_cmd.search)
