@@ -53,7 +53,7 @@ def unreachable(settings: Settings, exc: BaseException | None = None) -> KafkaUn
     """
     connection = KafkaConnection.from_settings(settings)
     detail = f" ({type(exc).__name__})" if exc else ""
-    where = f"Kafka at {settings.kafka_brokers}"
+    where = f"Kafka at {settings.kafka_brokers_safe}"
     step = _first_failing_step(connection)
     if step == "tls":
         return KafkaUnavailable(
@@ -206,7 +206,7 @@ def warn_few_partitions(settings: Settings, counts: dict[str, int], processes: i
         fewest,
         processes,
         ", ".join(f"{t}: {n}" for t, n in sorted(short.items())),
-        settings.broker_list[0] if settings.broker_list else settings.kafka_brokers,
+        settings.broker_list[0] if settings.broker_list else settings.kafka_brokers_safe,
         first,
         max(processes, settings.topic_partitions),
     )

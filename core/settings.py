@@ -7,7 +7,6 @@ Defaults fit the local embedded stack started by ``ascolto stack up``.
 from __future__ import annotations
 
 import re
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -123,12 +122,8 @@ class Settings(BaseSettings):
     reload_seconds: float = Field(
         5.0, gt=0, description="How often taxonomy and watch-term files are checked for changes."
     )
-    max_future_seconds: float = Field(
-        86400.0, ge=0, description="Posts dated further ahead of the worker's clock go to the dead-letter topic."
-    )
-    oldest_post_date: date = Field(
-        date(1990, 1, 1), description="Posts dated before this day (UTC) go to the dead-letter topic."
-    )
+    duplicate_window_seconds: float = Field(3600.0, gt=0, description="Reposts within this time are flagged.")
+    duplicate_max_entries: int = Field(200_000, ge=1, description="Texts remembered for duplicate detection.")
     enrich_batch_size: int = Field(
         1000, ge=1, le=100_000, description="Posts the enrich agent takes, enriches and publishes at once, at most."
     )
@@ -195,6 +190,18 @@ class Settings(BaseSettings):
         # `export ASCOLTO_KAFKA_SASL_MECHANISM=` means "none", as it did before these were validated.
         return None if value == "" else value
 
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _no_credentials_in_brokers(cls, value: str) -> str:
+        # ConfigError, not ValueError: pydantic would quote the value, credentials included.
+        if "@" in value:
+            raise ConfigError(
+                "ASCOLTO_KAFKA_BROKERS holds credentials (something@ before a host): list only host:port there "
+                "and put the user name in ASCOLTO_KAFKA_USERNAME, the password in ASCOLTO_KAFKA_PASSWORD "
+                "(with ASCOLTO_KAFKA_SECURITY_PROTOCOL and ASCOLTO_KAFKA_SASL_MECHANISM)."
+            )
+        return value
+
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod
     def _upper_case(cls, value: object) -> object:
@@ -213,6 +220,11 @@ class Settings(BaseSettings):
     @property
     def broker_list(self) -> list[str]:
         return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]
+
+    @property
+    def kafka_brokers_safe(self) -> str:
+        """``kafka_brokers`` for messages and logs: anything before an ``@`` (credentials) is masked."""
+        return re.sub(r"[^,/]+@", "***@", self.kafka_brokers)
 
     @property
     def language_list(self) -> list[str]:
