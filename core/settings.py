@@ -7,6 +7,7 @@ Defaults fit the local embedded stack started by ``ascolto stack up``.
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -122,8 +123,12 @@ class Settings(BaseSettings):
     reload_seconds: float = Field(
         5.0, gt=0, description="How often taxonomy and watch-term files are checked for changes."
     )
-    duplicate_window_seconds: float = Field(3600.0, gt=0, description="Reposts within this time are flagged.")
-    duplicate_max_entries: int = Field(200_000, ge=1, description="Texts remembered for duplicate detection.")
+    max_future_seconds: float = Field(
+        86400.0, ge=0, description="Posts dated further ahead of the worker's clock go to the dead-letter topic."
+    )
+    oldest_post_date: date = Field(
+        date(1990, 1, 1), description="Posts dated before this day (UTC) go to the dead-letter topic."
+    )
     enrich_batch_size: int = Field(
         1000, ge=1, le=100_000, description="Posts the enrich agent takes, enriches and publishes at once, at most."
     )
