@@ -173,7 +173,7 @@ def read_dead_letters(
     except KafkaError as exc:
         raise unreachable(settings, exc) from None
     try:
-        yield from _read(consumer, settings, topic, since, at)
+        yield from _read(consumer, topic, since, at)
     except KafkaError as exc:
         raise unreachable(settings, exc) from None
     finally:
@@ -181,7 +181,7 @@ def read_dead_letters(
 
 
 def _read(
-    consumer: KafkaConsumer, settings: Settings, topic: str, since: datetime | None, at: tuple[int, int] | None
+    consumer: KafkaConsumer, topic: str, since: datetime | None, at: tuple[int, int] | None
 ) -> Iterator[StoredLetter]:
     if topic not in consumer.topics():
         return
@@ -225,7 +225,7 @@ def _read(
             last_progress = time.monotonic()
         elif remaining and time.monotonic() - last_progress > STALL_SECONDS:
             raise KafkaUnavailable(
-                f"Kafka at {settings.kafka_brokers} stopped sending {topic} (nothing for {STALL_SECONDS:.0f}s): "
+                f"Kafka stopped sending {topic} (nothing for {STALL_SECONDS:.0f}s): "
                 "check `ascolto stack status` or the brokers, then run the command again."
             )
 

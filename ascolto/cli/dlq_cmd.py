@@ -75,11 +75,11 @@ def list_(
             continue
         total += 1
         # Only the row is kept, not the original bytes: a long DLQ does not fill the memory.
-        row = (stored.timestamp_ms, stored.partition, stored.offset, _without_original(stored))
+        entry = (stored.timestamp_ms, stored.partition, stored.offset, _without_original(stored))
         if len(newest) < limit:
-            heapq.heappush(newest, row)
+            heapq.heappush(newest, entry)
         else:
-            heapq.heappushpop(newest, row)
+            heapq.heappushpop(newest, entry)
     dlq = TopicNames.of(settings).dlq
     if not total:
         console.print(f"no dead letters in {dlq}" + (" matching the filters" if stages or since else ""))
@@ -156,7 +156,11 @@ def _print_letter(stored: StoredLetter, dlq: str) -> None:
     if original is None:
         size = "not decodable" if letter else "none (the record is not a DeadLetter)"
     else:
-        size = f"{len(original):,} bytes" + (" (truncated)" if stored.truncated else "")
+        size = f"{len(original):,} bytes"
+        if stored.truncated:
+            whole = letter.get("original_bytes")
+            of = f" of {whole:,}" if isinstance(whole, int) else ""
+            size += f", the first{of} (truncated: it cannot be replayed)"
     fields.append(("original", size))
     width = max(len(name) for name, _ in fields)
     for name, value in fields:

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
-from ascolto.testing import LocalPipeline, make_post, wait_for
+from ascolto import launcher
+from ascolto.testing import LocalPipeline, free_port, make_post, wait_for
 from connectors.dead_letter_replay import read_dead_letters
 from connectors.producer import PostProducer
 from core.kafka import kafka_client_config
@@ -67,6 +68,8 @@ def test_fixed_dead_letters_are_replayed_once_and_a_second_replay_changes_nothin
             assert rows[post["id"]][2] == "enrich:fixable"
             assert "cannot handle fragile posts yet" in rows[post["id"]][3]
             assert rows[post["id"]][5].startswith("posts.raw[")
+        newest = pipeline.cli("dlq", "list", "--limit", "2")
+        assert len(newest.stdout.splitlines()) == 1 + 2 and "the newest 2 of 7" in newest.stderr
         only_index = pipeline.cli("dlq", "list", "--stage", "index").stdout
         assert "test:refused-by-es" in only_index and fragile[0]["id"] not in only_index
 
@@ -113,3 +116,12 @@ def test_dlq_of_a_deployment_without_dead_letters(pipeline: LocalPipeline) -> No
     assert "replayed 0 dead letter(s)" in replay.stderr
     missing = pipeline.cli("dlq", "show", "0:99", check=False)
     assert missing.returncode == 1 and "no dead letter at 0:99" in missing.stderr
+
+
+def test_kafka_down_is_one_sentence() -> None:
+    env = launcher.child_env({"kafka_brokers": f"127.0.0.1:{free_port()}"})
+    for args in (("dlq", "list"), ("dlq", "replay")):
+        result = launcher.run(args, env=env, timeout=120)
+        assert result.returncode == 1, result
+        assert "Traceback" not in result.stderr
+        assert "Cannot reach Kafka" in result.stderr, result.stderr

@@ -82,6 +82,13 @@ def test_what_cannot_be_replayed_is_skipped_with_a_reason(letter: StoredLetter, 
     assert isinstance(decision, str) and reason in decision
 
 
+def test_an_original_the_builder_had_to_truncate_is_skipped():
+    letter = dead_letter("index", "too large", b"x" * 20_000, topic=NAMES.enriched, max_bytes=10_000)
+    assert letter.get("truncated") is True
+    decision = replay_plan(StoredLetter.from_record(0, 1, 0, b"k", dumps(letter)), NAMES, dlq_topic=NAMES.dlq)
+    assert decision == "original truncated"
+
+
 def test_base64_that_does_not_decode_is_skipped():
     letter = stored("index", topic=NAMES.enriched)
     assert letter.letter is not None
