@@ -12,7 +12,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
 
 from core.errors import KafkaUnavailable
 from core.kafka_config import KafkaConnection
@@ -156,7 +156,10 @@ def update_configs(admin: KafkaAdminClient, topic: str, wanted: dict[str, str]) 
     configs (a managed cluster), one warning says what to ask for and the caller carries on.
     """
     resource = ConfigResource(ConfigResourceType.TOPIC, topic, list(wanted))
-    described = admin.describe_configs([resource], config_filter="all")
+    try:
+        described = admin.describe_configs([resource], config_filter="all")
+    except AuthorizationError:
+        described = {}  # not allowed to read them: try setting them, which warns if refused too
     current = {key: entry.get("value") for key, entry in described.get("topic", {}).get(topic, {}).items()}
     changes = {key: value for key, value in wanted.items() if current.get(key) != value}
     if not changes:

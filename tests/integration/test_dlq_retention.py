@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from ascolto.testing import wait_for
 from core.kafka import TopicNames, ensure_topics, kafka_client_config
 from core.settings import Settings
 
@@ -41,9 +42,12 @@ def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
 def test_dlq_retention_is_set_at_creation_and_kept_up_to_date(prefix: str) -> None:
     settings = Settings(topic_prefix=prefix, dlq_retention_days=2, dlq_retention_bytes=5_000_000)
     names = ensure_topics(settings)
-    created = topic_configs(settings, names.dlq)
-    assert created["retention.ms"] == str(2 * 86_400_000)
-    assert created["retention.bytes"] == "5000000"
+    created = {"retention.ms": str(2 * 86_400_000), "retention.bytes": "5000000"}
+    wait_for(
+        lambda: {k: v for k, v in topic_configs(settings, names.dlq).items() if k in created} == created,
+        timeout=30,
+        what=f"{names.dlq} created with {created}",
+    )
     # Only the dead-letter topic: posts.raw keeps the broker's retention.
     assert topic_configs(settings, names.raw)["retention.bytes"] == "-1"
 
@@ -56,13 +60,14 @@ def test_dlq_retention_is_set_at_creation_and_kept_up_to_date(prefix: str) -> No
     finally:
         admin.close()
 
+    wait_for(lambda: topic_configs(settings, names.dlq)["segment.ms"] == "3600000", timeout=30, what="segment.ms set")
+
     changed = Settings(topic_prefix=prefix, dlq_retention_days=0.5, dlq_retention_bytes=0)
     assert ensure_topics(changed) == TopicNames.of(changed)
-    updated = topic_configs(changed, names.dlq)
-    assert updated["retention.ms"] == str(43_200_000)
-    assert updated["retention.bytes"] == "-1"  # 0: no size limit
-    assert updated["segment.ms"] == "3600000"
+    # A broker applies an accepted change once it reaches its copy of the cluster metadata: poll.
+    wanted = {"retention.ms": str(43_200_000), "retention.bytes": "-1", "segment.ms": "3600000"}  # bytes 0: no limit
+    wait_for(lambda: topic_configs(changed, names.dlq) == wanted, timeout=30, what=f"{names.dlq} configs {wanted}")
 
     unlimited = Settings(topic_prefix=prefix, dlq_retention_days=0)
     ensure_topics(unlimited)
-    assert topic_configs(unlimited, names.dlq)["retention.ms"] == "-1"
+    wait_for(lambda: topic_configs(unlimited, names.dlq)["retention.ms"] == "-1", timeout=30, what="retention.ms -1")
