@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         ),
     )
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
+    api_max_concurrent_searches: int = Field(
+        4, ge=1, le=1000, description="Searches and stats the worker's HTTP API runs at once; more get 503 at once."
+    )
+    api_search_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="Longest a search or stats request (API or CLI) runs before it is stopped."
+    )
+    api_max_query_terms: int = Field(32, ge=1, le=1024, description="Most terms a search query (q) may have.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")
     metrics_bind: str = Field(
         "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes)."

@@ -5,22 +5,43 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$")
 SENTIMENTS = ("positive", "neutral", "negative")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_time(value: str, what: str = "since") -> str:
-    """``15m``/``24h``/``7d``/``2w`` → Elasticsearch date math (``now-24h``); ISO dates pass through."""
+    """``15m``/``24h``/``7d``/``2w`` → Elasticsearch date math (``now-24h``); ``now`` and ISO dates pass through."""
     value = value.strip()
     match = _RELATIVE.match(value)
     if match:
         return f"now-{match.group(1)}{match.group(2)}"
-    if _ISO.match(value):
+    if value == "now" or _ISO.match(value):
         return value
     raise ValueError(f"{what} {value!r} is neither a duration like 24h or 7d nor an ISO date")
+
+
+def time_of(value: str, now: datetime, what: str = "since") -> datetime:
+    """The instant ``since``/``until`` stands for (UTC, as Elasticsearch reads dates without a zone)."""
+    value = value.strip()
+    match = _RELATIVE.match(value)
+    if match:
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            raise ValueError(f"{what} {value!r} reaches back beyond the calendar") from None
+    if value == "now":
+        return now
+    parse_time(value, what)  # the same error for anything else
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not a valid ISO date") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def listed_param(params: Mapping[str, Any], name: str) -> list[str]:

@@ -1,7 +1,9 @@
 """Searching enriched posts: one validated request type for the CLI and the HTTP API.
 
 Free text is matched on ``text`` and its Italian and English stemmed sub-fields, so *bolletta*
-finds *bollette* and *outage* finds *outages*.
+finds *bollette* and *outage* finds *outages*. The query language is Elasticsearch's query string
+with its costly parts bounded (:mod:`elastic.query_limits`), and every search carries a time limit
+that Elasticsearch enforces on its side too: the CLI and the HTTP API share these bounds.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from elasticsearch import ApiError, NotFoundError
 
 from core.errors import AscoltoError
 from core.settings import Settings
+from elastic.bounded import SearchTimedOut, client_timeout, complete, describe_api_error, time_limited
 from elastic.client import es_client, unreachable
 from elastic.filters import PostFilters, integer_param
+from elastic.query_limits import QueryRejected, check_query, query_string
+
+__all__ = ["PostFilters", "QueryRejected", "SearchRequest", "SearchResult", "SearchTimedOut", "search"]
 
 TEXT_FIELDS = ["text", "text.it", "text.en"]
 SORTS = {
@@ -28,6 +34,8 @@ SORTS = {
     "relevance": [{"_score": "desc"}, {"created_at": "desc"}],
 }
 MAX_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
+#: Default of ASCOLTO_API_MAX_QUERY_TERMS, for requests built without settings.
+MAX_QUERY_TERMS = 32
 
 
 @dataclass
@@ -39,9 +47,10 @@ class SearchRequest:
     sort: str = "newest"
     page: int = 1
     size: int = 20
+    max_terms: int = MAX_QUERY_TERMS
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> SearchRequest:
+    def from_params(cls, params: Mapping[str, Any], max_terms: int = MAX_QUERY_TERMS) -> SearchRequest:
         """From HTTP query parameters: q, lang, sentiment, topic, source, author, since, until, sort, page, size."""
         request = cls(
             query=str(params.get("q", "")),
@@ -49,20 +58,20 @@ class SearchRequest:
             sort=str(params.get("sort") or "newest"),
             page=integer_param(params, "page", 1, 1, MAX_WINDOW),
             size=integer_param(params, "size", 20, 1, 500),
+            max_terms=max_terms,
         )
         request.body()  # validate everything now, so callers can answer 400
         return request
 
     def body(self) -> dict[str, Any]:
-        """The Elasticsearch search body."""
+        """The Elasticsearch search body; ValueError (QueryRejected for ``q``) says what is wrong."""
         if self.sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {self.sort!r}")
         if self.page * self.size > MAX_WINDOW:
             raise ValueError(f"page × size must stay within {MAX_WINDOW}; narrow the filters instead")
+        check_query(self.query, self.max_terms)
         must: list[dict[str, Any]] = (
-            [{"query_string": {"query": self.query, "fields": TEXT_FIELDS, "default_operator": "AND"}}]
-            if self.query.strip()
-            else [{"match_all": {}}]
+            [query_string(self.query, TEXT_FIELDS)] if self.query.strip() else [{"match_all": {}}]
         )
         return {
             "query": {"bool": {"must": must, "filter": self.filters.clauses()}},
@@ -84,26 +93,22 @@ class SearchResult:
         return cls(hits["total"]["value"], [h["_source"] for h in hits["hits"]])
 
 
-def rejected_reason(exc: ApiError) -> str:
-    """The root cause Elasticsearch gave for refusing a request."""
-    body = exc.body if isinstance(exc.body, dict) else {}
-    causes = body.get("error", {}).get("root_cause") or [{}]
-    return str(causes[0].get("reason") or exc.message)
-
-
 def search(settings: Settings, request: SearchRequest) -> SearchResult:
-    """Run a search (synchronously, for the CLI); errors become one clear AscoltoError."""
-    body = request.body()
+    """Run a search (synchronously, for the CLI) within ASCOLTO_API_SEARCH_TIMEOUT_SECONDS; errors become
+    one clear AscoltoError."""
+    seconds = settings.api_search_timeout_seconds
+    body = time_limited(request.body(), seconds)
     client = es_client(settings)
     try:
-        return SearchResult.from_response(client.search(index=settings.es_index, **body).body)
-    except (TransportConnectionError, ConnectionTimeout) as exc:
+        resp = client.options(request_timeout=client_timeout(seconds)).search(index=settings.es_index, **body)
+        return SearchResult.from_response(complete(resp.body, seconds))
+    except ConnectionTimeout:
+        raise SearchTimedOut(seconds) from None
+    except TransportConnectionError as exc:
         raise unreachable(settings, exc) from None
     except NotFoundError:
         return SearchResult(0, [])
     except ApiError as exc:
-        raise AscoltoError(
-            f"Elasticsearch rejected the search: {rejected_reason(exc)}; check the query syntax."
-        ) from None
+        raise AscoltoError(f"{describe_api_error(exc)[1]}.") from None
     finally:
         client.close()

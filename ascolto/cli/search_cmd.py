@@ -18,7 +18,13 @@ _COLOURS = {"positive": "green", "negative": "red", "neutral": "white"}
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="Query string, e.g. 'bolletta OR bill', 'text:\"no service\"'.")] = "",
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="Query string, e.g. 'bolletta OR bill', '\"no service\"', 'bollett*', 'bolleta~1' "
+            "(no regular expressions or leading wildcards; at most ASCOLTO_API_MAX_QUERY_TERMS terms)."
+        ),
+    ] = "",
     lang: Annotated[list[str] | None, typer.Option("--lang", help="Only these languages (repeatable).")] = None,
     sentiment: Annotated[
         list[str] | None, typer.Option("--sentiment", help="positive/neutral/negative (repeatable).")
@@ -36,13 +42,14 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout, for programs.")] = False,
 ) -> None:
     """Search enriched posts (Italian and English stemming: 'bolletta' finds 'bollette')."""
+    settings = get_settings()
     filters = PostFilters(lang or [], sentiment or [], topic or [], source or [], author or [], since, until)
-    request = SearchRequest(query, filters, sort, page, limit)
+    request = SearchRequest(query, filters, sort, page, limit, max_terms=settings.api_max_query_terms)
     try:
         request.body()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    result = run_search(get_settings(), request)
+    result = run_search(settings, request)
     if as_json:
         out = sys.stdout.buffer
         for post in result.posts:

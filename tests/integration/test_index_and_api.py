@@ -102,7 +102,7 @@ def test_filters_and_aggregations_match_the_documents(indexed):
         ("/api/search", {"since": "last tuesday"}, "since"),
         ("/api/search", {"sort": "random"}, "sort must be one of"),
         ("/api/search", {"colour": "red"}, "unknown parameter"),
-        ("/api/search", {"q": "text:(unclosed"}, "rejected the query"),
+        ("/api/search", {"q": "text:(unclosed"}, "not a valid query"),
         ("/api/stats", {"interval": "fortnightly"}, "interval must be"),
         ("/api/stats", {"since": "30d", "interval": "1m"}, "buckets"),
         ("/api/stats", {"top": "1000"}, "top must be between"),
