@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
 import mode.loop
 from mode.types.signals import BaseSignalT  # the signal handler type Faust's signals check against
 
+from ascolto.log_limits import KafkaOutageNotice, RepeatLimiter, brokers_accept
 from ascolto.metrics_endpoint import serve_metrics
 from core.kafka import ensure_topics
 from core.settings import Settings
@@ -52,4 +54,26 @@ def run_worker(settings: Settings, log_level: str | None = None) -> None:
     ensure_topics(settings)  # fails with one clear sentence when Kafka is down
     if settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.metrics_bind)
-    faust.Worker(app, loglevel=log_level or settings.log_level).execute_from_commandline()
+    notice = KafkaOutageNotice(settings.kafka_brokers, settings.log_repeat_seconds)
+
+    @app.task
+    async def kafka_outage_watch() -> None:
+        await notice.watch(lambda: brokers_accept(settings.broker_list))
+
+    filters = [notice, RepeatLimiter(settings.log_repeat_seconds)]
+    Worker(app, log_filters=filters, loglevel=log_level or settings.log_level).execute_from_commandline()
+
+
+class Worker(faust.Worker):
+    """Faust's worker, with filters on the log handlers it sets up (they do not exist before)."""
+
+    def __init__(self, app: faust.App, *, log_filters: list[logging.Filter], **kwargs: Any) -> None:
+        self._log_filters = log_filters
+        super().__init__(app, **kwargs)
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        # On the handlers, not on loggers: a logger's filters miss what its children propagate.
+        for handler in logger.handlers:
+            for log_filter in self._log_filters:
+                handler.addFilter(log_filter)

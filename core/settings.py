@@ -162,6 +162,9 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes)."
     )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    log_repeat_seconds: float = Field(
+        30.0, ge=0, description="A Kafka client or Faust log line that repeats shows at most once per this (0: all)."
+    )
     data_dir: Path = Field(
         default_factory=lambda data: data["home"] / "data", description="Worker state (Faust data dir); <home>/data."
     )
