@@ -149,6 +149,15 @@ class Settings(BaseSettings):
             "uses ASCOLTO_WEB_PORT+i and ASCOLTO_METRICS_PORT+i."
         ),
     )
+    kafka_session_timeout_seconds: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description=(
+            "How long Kafka waits for a silent worker before its partitions go to the others (or to it, restarted); "
+            "heartbeats go every third of it, 3 s at most."
+        ),
+    )
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
     api_max_concurrent_searches: int = Field(
         4, ge=1, le=1000, description="Searches and stats the worker's HTTP API runs at once; more get 503 at once."
@@ -231,6 +240,11 @@ class Settings(BaseSettings):
         if not self.es_url:
             object.__setattr__(self, "es_url", f"http://127.0.0.1:{self.stack_es_port}")
         return self
+
+    @property
+    def kafka_heartbeat_seconds(self) -> float:
+        """How often a worker's consumers tell Kafka they are alive: a third of the session, 3 s at most."""
+        return min(3.0, self.kafka_session_timeout_seconds / 3)
 
     @property
     def broker_list(self) -> list[str]:

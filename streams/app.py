@@ -39,6 +39,9 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
         consumer_max_fetch_size=settings.max_message_bytes,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # Faust's 60 s session kept a SIGKILLed worker's partitions idle for a minute after its restart.
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=settings.kafka_heartbeat_seconds,
         web_enabled=settings.web_port != 0,
         web_port=settings.web_port or 6066,
         web_bind="127.0.0.1",

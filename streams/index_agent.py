@@ -39,6 +39,9 @@ def _consumer(settings: Settings, kafka: KafkaConnection, topic: str) -> AIOKafk
         max_partition_fetch_bytes=settings.max_message_bytes,
         # While Elasticsearch is down a batch can wait a long time between polls: stay in the group.
         max_poll_interval_ms=3_600_000,
+        # A dead worker's partitions go to the others (or to it, restarted) after this long.
+        session_timeout_ms=int(settings.kafka_session_timeout_seconds * 1000),
+        heartbeat_interval_ms=int(settings.kafka_heartbeat_seconds * 1000),
         # Brokers, TLS context and SASL login: the same connection the rest of the worker uses.
         **kafka.for_aiokafka(),
     )
