@@ -2,8 +2,10 @@
 the summary counts results per marker.
 
 `tests/unit` runs with no server and no JVM; `tests/integration` needs the real local Kafka and
-Elasticsearch (see tests/integration/conftest.py). The marker comes from the folder so it cannot
-be forgotten: `pytest -m unit` and `pytest -m integration` select exactly those folders.
+Elasticsearch (see tests/integration/conftest.py); `tests/faults` starts a private Kafka and
+Elasticsearch of its own, to kill and freeze them (see tests/faults/conftest.py). The marker
+comes from the folder so it cannot be forgotten: `pytest -m unit`, `pytest -m integration` and
+`pytest -m faults` select exactly those folders.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from tests.environment import in_ci
 
 TESTS = Path(__file__).resolve().parent
-KINDS = ("unit", "integration")
+KINDS = ("unit", "integration", "faults")
 INSTALL_HINT = "run `make tools` or install it yourself"
 
 
@@ -31,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         except ValueError:
             continue  # collected from outside tests/ (a path given by hand): not this suite's business
         if kind not in KINDS:
-            raise pytest.UsageError(f"{item.nodeid}: put tests under tests/unit or tests/integration.")
+            raise pytest.UsageError(f"{item.nodeid}: put tests under tests/unit, tests/integration or tests/faults.")
         item.add_marker(kind)
 
 
@@ -55,7 +57,7 @@ def require_tool() -> Callable[[str, str], str]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
-    """One line of counts per marker, e.g. `unit: 101 passed · integration: 40 passed`."""
+    """One line of counts per marker, e.g. `unit: 101 passed · integration: 40 passed · faults: 10 passed`."""
     counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
     for outcome in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
         for report in terminalreporter.stats.get(outcome, []):

@@ -1,0 +1,85 @@
+"""Recovery time and accounting under each fault of the fault suite (prints figures only).
+
+    python bench/faults.py [--posts 3000] [--only worker-sigkill,es-sigstop] [--home DIR]
+
+Runs on a private Kafka + Elasticsearch of its own (``ascolto stack up`` under a temporary
+ASCOLTO_HOME, on free ports: the shared stack on 9092/9200 is never touched), with the scenarios of
+:mod:`ascolto.fault_injection`, the ones tests/faults asserts on. For each fault it prints:
+
+* the recovery time: from the fault being lifted (a restart, SIGCONT, the block removed), or
+  injected for bad input (poison, flood, oversized line, lost alias), to the index count rising again;
+* the accounting: produced, indexed (distinct ids), dead-lettered, lost, duplicated;
+
+next to a plain run's throughput. Recovery times move with the machine's load; the accounting
+must not move at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ascolto.fault_injection import SCENARIOS, Accounting, Outcome, PrivateStack, run_scenario
+
+#: Posts per scenario where the count is not the scenario's own (long posts, flood, oversized line).
+SIZES = {"long-posts": 1000, "flood": 2000, "oversized-line": 200}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=3000, help="posts per scenario (default 3000)")
+    parser.add_argument("--only", default="", help=f"comma-separated scenarios among: {', '.join(SCENARIOS)}")
+    parser.add_argument("--home", type=Path, help="ASCOLTO_HOME of the private stack (default: a temporary one)")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(SCENARIOS)
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose among {', '.join(SCENARIOS)}")
+
+    if args.home:
+        args.home.mkdir(parents=True, exist_ok=True)
+        args.home.chmod(0o755)  # as root, Elasticsearch runs as another user and must reach its files
+    stack = PrivateStack(args.home.resolve()) if args.home else PrivateStack.in_temp_dir()
+    started = time.monotonic()
+    print(f"private stack under {stack.home} ...", flush=True)
+    try:
+        stack.up()
+        print(f"private stack up in {time.monotonic() - started:.0f}s", flush=True)
+        outcomes: list[Outcome] = []
+        failures: list[str] = []
+        for name in ["plain", *chosen]:
+            n = SIZES.get(name, args.posts)
+            print(f"... {name} ({n} posts)", flush=True)
+            try:
+                outcomes.append(run_scenario(stack, name, n))
+            except Exception as exc:  # a bench reports a broken scenario and goes on with the others
+                failures.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
+        report(outcomes, failures)
+        return 1 if failures or not all(o.accounting.exact for o in outcomes) else 0
+    finally:
+        stack.down()
+        if not args.home:
+            stack.remove()
+
+
+def report(outcomes: list[Outcome], failures: list[str]) -> None:
+    print()
+    print(Accounting.header() + "  exact")
+    for outcome in outcomes:
+        print(outcome.accounting.row(outcome.name, outcome.recovery_seconds) + f"  {outcome.accounting.exact}")
+    plain = next((o for o in outcomes if o.name == "plain"), None)
+    if plain is not None:
+        print(f"\nplain run: {plain.notes['posts_per_second']:,.0f} posts/s from publishing to the last indexed")
+    for outcome in outcomes:
+        extra = {k: v for k, v in outcome.notes.items() if isinstance(v, int | float) and k != "posts_per_second"}
+        if extra:
+            shown = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items())
+            print(f"{outcome.name}: {shown}")
+    for failure in failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
