@@ -9,8 +9,6 @@ so letters written meanwhile (a replayed post failing again) are left for the ne
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 import re
@@ -29,6 +27,7 @@ from core.errors import DeliveryError, KafkaUnavailable
 from core.kafka import TopicNames, kafka_client_config, unreachable
 from core.settings import Settings
 from schemas import ENRICHED_POST_HEADERS, RAW_POST_HEADERS
+from schemas.dead_letters import original_of
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +114,7 @@ class StoredLetter:
 
     def original(self) -> bytes | None:
         """The original bytes as stored (maybe truncated: see :attr:`truncated`); None when undecodable."""
-        if not self.letter or not isinstance(self.letter.get("original"), str):
-            return None
-        body: str = self.letter["original"]
-        if self.letter.get("original_encoding") == "base64":
-            try:
-                return base64.b64decode(body, validate=True)
-            except (binascii.Error, ValueError):
-                return None
-        return body.encode("utf-8")
+        return original_of(self.letter) if self.letter else None
 
     def matches(self, stages: Sequence[str]) -> bool:
         """Whether its stage is one of ``stages`` (``enrich`` also matches ``enrich:<name>``); all when empty."""

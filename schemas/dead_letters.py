@@ -1,10 +1,12 @@
-"""The one builder of DeadLetter records (published to ``posts.dlq`` by connectors and the worker)."""
+"""The one builder and reader of DeadLetter records (published to ``posts.dlq`` by connectors and the worker)."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import orjson
 
@@ -62,6 +64,24 @@ def dead_letter(
     letter["original"] = body
     letter["original_encoding"] = encoding
     return letter
+
+
+def original_of(letter: Mapping[str, Any]) -> bytes | None:
+    """The original bytes a DeadLetter keeps (a prefix when ``truncated``); None when it has none that decode."""
+    body = letter.get("original")
+    if not isinstance(body, str):
+        return None
+    if letter.get("original_encoding") == "base64":
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return body.encode("utf-8")
+
+
+def is_base64(letter: Mapping[str, Any]) -> bool:
+    """Whether the letter keeps its original as base64 (it was not UTF-8 text)."""
+    return letter.get("original_encoding") == "base64"
 
 
 def _encode(raw: bytes) -> tuple[str, Literal["text", "base64"]]:

@@ -21,6 +21,7 @@ from connectors.dead_letter_replay import (
 )
 from core.kafka import TopicNames
 from core.settings import get_settings
+from schemas.dead_letters import is_base64
 
 app = typer.Typer(
     help="Dead letters (posts.dlq): list them, show one in full, replay the fixable ones.", no_args_is_help=True
@@ -41,6 +42,9 @@ Since = Annotated[
 ]
 
 REASON_WIDTH = 70
+
+#: The DeadLetter fields `show` prints under their own labels; any other field is listed as it is.
+SHOWN_ABOVE = frozenset({"stage", "error", "original", "topic", "partition", "offset", "at", "schema_version"})
 
 
 def _since(text: str | None) -> datetime | None:
@@ -149,9 +153,8 @@ def _print_letter(stored: StoredLetter, dlq: str) -> None:
         ("read from", stored.source or "(rejected by a connector)"),
     ]
     letter = stored.letter or {}
-    known = {"stage", "error", "original", "original_encoding", "topic", "partition", "offset", "at", "schema_version"}
-    # Fields added to the contract later (truncation details, for one) are shown as they are.
-    fields += [(name.replace("_", " "), str(value)) for name, value in letter.items() if name not in known]
+    # Fields beyond the ones above (truncation details, for one) are shown as they are.
+    fields += [(name.replace("_", " "), str(value)) for name, value in letter.items() if name not in SHOWN_ABOVE]
     original = stored.original()
     if original is None:
         size = "not decodable" if letter else "none (the record is not a DeadLetter)"
@@ -167,7 +170,7 @@ def _print_letter(stored: StoredLetter, dlq: str) -> None:
         out.print(f"  {name.ljust(width)}  {value}", soft_wrap=True, markup=False, highlight=False)
     if original is None or not original:
         return
-    if letter.get("original_encoding") == "base64":
+    if is_base64(letter):
         out.print("  (not UTF-8 text: base64 below)")
         out.print(str(letter.get("original", "")), soft_wrap=True, markup=False, highlight=False)
         return
