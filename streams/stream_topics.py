@@ -18,6 +18,8 @@ class StreamTopics:
     raw: faust.TopicT
     enriched: faust.TopicT
     dlq: faust.TopicT
+    #: ASCOLTO_MAX_MESSAGE_BYTES: a dead letter keeps only the prefix of an original that fits it.
+    max_message_bytes: int
 
     @classmethod
     def declare(cls, app: faust.App, names: TopicNames, settings: Settings) -> StreamTopics:
@@ -30,7 +32,7 @@ class StreamTopics:
                 config={"max.message.bytes": str(settings.max_message_bytes)},
             )
 
-        return cls(topic(names.raw), topic(names.enriched), topic(names.dlq))
+        return cls(topic(names.raw), topic(names.enriched), topic(names.dlq), settings.max_message_bytes)
 
     async def send_dead_letter(
         self,
@@ -66,5 +68,7 @@ class StreamTopics:
         """The DeadLetter of a message as a record for a batched send (:class:`streams.publishing.BatchPublisher`),
         keeping the original key and bytes. The sender counts it in ``ascolto_dead_letters_total`` once acknowledged.
         """
-        letter = dead_letter(stage, reason, value, topic=topic, partition=partition, offset=offset)
+        letter = dead_letter(
+            stage, reason, value, topic=topic, partition=partition, offset=offset, max_bytes=self.max_message_bytes
+        )
         return OutRecord(self.dlq.get_topic_name(), key, dumps(letter), list(DEAD_LETTER_HEADERS))
