@@ -240,32 +240,37 @@ def dead_letters(pipeline: LocalPipeline) -> list[DeadLetterRecord]:
         consumer.close()
 
 
-def account(pipeline: LocalPipeline, produced: Iterable[str], unkeyed: int = 0) -> Accounting:
+def account(
+    pipeline: LocalPipeline,
+    produced: Iterable[str],
+    unkeyed: int = 0,
+    letters: Sequence[DeadLetterRecord] | None = None,
+) -> Accounting:
     """Compare the index and the dead-letter topic with what was produced.
 
-    ``produced`` are the keys (post ids) sent; ``unkeyed`` counts messages sent without a usable
-    key (say an unparseable file line), which can only end as dead letters.
+    ``produced`` are the keys (post ids) sent, each a distinct post; ``unkeyed`` counts messages
+    sent without a usable key (say an unparseable file line), which can only end as dead letters.
+    ``letters`` are the dead-letter topic's records when the caller has read them already.
     """
-    expected = Counter(produced)
+    expected = set(produced)
     docs = indexed_ids(pipeline)
     distinct = set(docs)
-    letters = [record.key for record in dead_letters(pipeline)]
-    keyed_letters = Counter(k for k in letters if k is not None and k in expected)
-    unmatched_letters = len(letters) - sum(keyed_letters.values())  # keyless, or a key nobody sent
+    keys = [record.key for record in (dead_letters(pipeline) if letters is None else letters)]
+    keyed_letters = Counter(k for k in keys if k is not None and k in expected)
+    unmatched_letters = len(keys) - sum(keyed_letters.values())  # keyless, or a key nobody sent
     ended = distinct | set(keyed_letters)
-    lost_keyed = sum(n for key, n in expected.items() if key not in ended)
+    lost_keyed = len(expected - ended)
     lost_unkeyed = max(0, unkeyed - unmatched_letters)
     duplicated = (
         (len(docs) - len(distinct))
         + sum(n - 1 for n in keyed_letters.values() if n > 1)
         + len(distinct & set(keyed_letters))
-        + sum(n - 1 for n in expected.values() if n > 1)  # a key produced twice is one post
     )
     return Accounting(
-        produced=sum(expected.values()) + unkeyed,
+        produced=len(expected) + unkeyed,
         documents=len(docs),
         distinct=len(distinct),
-        dead_letters=len(letters),
+        dead_letters=len(keys),
         lost=lost_keyed + lost_unkeyed,
         duplicated=duplicated,
         unexpected=len(distinct - set(expected)) + max(0, unmatched_letters - unkeyed),
@@ -471,6 +476,7 @@ class Outcome:
     name: str
     accounting: Accounting
     recovery_seconds: float | None
+    dead_letters: list[DeadLetterRecord] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -498,7 +504,8 @@ def _finish(
 ) -> Outcome:
     wait_settled(pipeline)
     pipeline.assert_worker_alive()
-    return Outcome(name, account(pipeline, produced), recovery, notes)
+    letters = dead_letters(pipeline)
+    return Outcome(name, account(pipeline, produced, letters=letters), recovery, letters, notes)
 
 
 def plain(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
@@ -581,7 +588,6 @@ def poison(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
     recovery = wait_rising(pipeline, injected, indexed_count(pipeline), len(first))
     ids = [p["id"] for p in first + second]
     outcome = _finish("poison (depth 300)", pipeline, [*ids, poison_id], recovery)
-    outcome.notes["dead_letters"] = dead_letters(pipeline)
     outcome.notes["poison_id"] = poison_id
     outcome.notes["dead_letters_metric"] = metric(pipeline, "ascolto_dead_letters_total")
     return outcome
@@ -600,12 +606,13 @@ def oversized_line(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outc
     recovery = wait_rising(pipeline, injected, indexed_count(pipeline), 0) if result.returncode == 0 else None
     ids = [post_id("file", row["id"]) for row in [*before, big, *after]]
     outcome = _finish("oversized line", pipeline, ids, recovery)
-    outcome.notes.update(returncode=result.returncode, stderr=result.stderr, dead_letters=dead_letters(pipeline))
+    outcome.notes.update(returncode=result.returncode, stderr=result.stderr)
     return outcome
 
 
 def long_posts(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
-    long = [make_post(long_text(100_000) + f" #{i}", native_id=f"long-{i}") for i in range(5)]
+    # As long as the schema allows: 100,000 characters.
+    long = [make_post(long_text(100_000 - 3) + f" #{i}", native_id=f"long-{i}") for i in range(5)]
     normal = posts(n, seed=7)
     pipeline.start_worker()
     injected = time.monotonic()
@@ -614,8 +621,14 @@ def long_posts(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
         recovery = wait_rising(pipeline, injected, indexed_count(pipeline), 0)
         wait_settled(pipeline, timeout=300)
     outcome = _finish("long posts (5 x 100k)", pipeline, [p["id"] for p in long + normal], recovery)
+    hits = pipeline.es.search(
+        index=pipeline.settings.es_index, query={"ids": {"values": [p["id"] for p in long]}}, source=["text"]
+    )["hits"]["hits"]
     outcome.notes.update(
-        api_max_seconds=max(latencies, default=0.0), api_requests=len(latencies), took=time.monotonic() - injected
+        api_max_seconds=max(latencies, default=0.0),
+        api_requests=len(latencies),
+        took=time.monotonic() - injected,
+        long_texts_indexed=sorted(len(hit["_source"]["text"]) for hit in hits),
     )
     return outcome
 

@@ -7,6 +7,7 @@ everything. Each case is bounded in time (pytest-timeout).
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,8 @@ def assert_exact(outcome: Outcome, dead_letters: int = 0) -> None:
     assert accounting.duplicated == 0, accounting
     assert accounting.unexpected == 0, accounting
     assert accounting.documents == accounting.distinct, accounting
-    assert accounting.dead_letters == dead_letters, accounting
+    reasons = Counter(f"{r.letter.get('stage')}: {str(r.letter.get('error'))[:160]}" for r in outcome.dead_letters)
+    assert accounting.dead_letters == dead_letters, (accounting, reasons.most_common(5))
     assert accounting.distinct + accounting.dead_letters == accounting.produced, accounting
 
 
@@ -59,7 +61,7 @@ def test_elasticsearch_sigkilled_and_restarted(private_stack, tmp_path):
 def test_poison_message_is_dead_lettered_with_its_reason(private_stack, tmp_path):
     outcome = run(private_stack, "poison", tmp_path)
     assert_exact(outcome, dead_letters=1)
-    [record] = outcome.notes["dead_letters"]
+    [record] = outcome.dead_letters
     assert record.key == outcome.notes["poison_id"]
     assert record.letter["error"], record.letter
     assert outcome.notes["dead_letters_metric"] >= 1  # counted, not only published
@@ -72,7 +74,7 @@ def test_oversized_line_is_dead_lettered_and_the_replay_goes_on(private_stack, t
     assert outcome.notes["returncode"] == 0, outcome.notes["stderr"]
     assert "Traceback" not in outcome.notes["stderr"]
     assert_exact(outcome, dead_letters=1)
-    [record] = outcome.notes["dead_letters"]
+    [record] = outcome.dead_letters
     assert record.size <= limit  # the dead letter itself fits
     assert record.letter["stage"].startswith("connector"), record.letter
 
@@ -83,6 +85,7 @@ def test_long_posts_neither_stall_the_api_nor_get_lost(private_stack, tmp_path):
     assert_exact(outcome)
     assert outcome.notes["api_requests"] > 0
     assert outcome.notes["api_max_seconds"] < 2.0, outcome.notes
+    assert outcome.notes["long_texts_indexed"] == [100_000] * 5  # indexed whole, whatever enrichment analysed
 
 
 @pytest.mark.timeout(300)
