@@ -420,23 +420,15 @@ def send_raw(pipeline: LocalPipeline, records: Iterable[tuple[str, bytes]]) -> i
 
 
 def long_text(chars: int = 100_000) -> str:
-    """Varied sentences up to ``chars`` characters: what made VADER take 23 s for one post."""
-    sentences = [
-        "Il servizio clienti non risponde da tre giorni!!! ",
-        "The app keeps crashing and nobody cares :( ",
-        "Ottimo lavoro del comune, finalmente le strade sono pulite. ",
-        "WORST. DELIVERY. EVER!!! ",
-        "ma perché nessuno risponde?? ",
-    ]
-    out: list[str] = []
-    size = 0
-    i = 0
-    while size < chars:
-        s = sentences[i % len(sentences)]
-        out.append(s)
-        size += len(s)
-        i += 1
-    return "".join(out)[:chars]
+    """English sentences full of "but" and "!" up to ``chars`` characters: plain VADER spends about
+    20 s on one such post (its cost grows with the square of the words after each "but")."""
+    sentences = (
+        "The bill is wrong again, but the staff were great! ",
+        "Not good at all, but nobody cares :( ",
+        "WORST. DELIVERY. EVER!!! but good ",
+    )
+    unit = "".join(sentences)
+    return (unit * (chars // len(unit) + 1))[:chars]
 
 
 @contextmanager
