@@ -529,8 +529,8 @@ def kafka_sigkill(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outco
     _publish_mid_stream(pipeline, produced)
     stack.kill("kafka")
     baseline = count(pipeline)
+    lifted = time.monotonic()  # the restart's start: its start-up is part of what a user waits for
     stack.up("kafka")
-    lifted = time.monotonic()
     after = posts(n // 4, seed=33)  # new input once it is back
     pipeline.publish(after)
     recovery = wait_rising(pipeline, lifted, indexed_count(pipeline), baseline)
@@ -562,8 +562,8 @@ def es_sigkill(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
     pipeline.publish(during)
     wait_for(lambda: metric(pipeline, "ascolto_elasticsearch_up") == 0, timeout=120, what="ES marked down")
     baseline = metric(pipeline, "ascolto_docs_indexed_total")
+    lifted = time.monotonic()  # the restart's start, as for Kafka
     stack.up("elasticsearch")
-    lifted = time.monotonic()
     recovery = wait_rising(pipeline, lifted, indexed_metric(pipeline), baseline)
     return _finish("Elasticsearch SIGKILL", pipeline, [p["id"] for p in produced + during], recovery)
 

@@ -6,8 +6,10 @@ Runs on a private Kafka + Elasticsearch of its own (``ascolto stack up`` under a
 ASCOLTO_HOME, on free ports: the shared stack on 9092/9200 is never touched), with the scenarios of
 :mod:`ascolto.fault_injection`, the ones tests/faults asserts on. For each fault it prints:
 
-* the recovery time: from the fault being lifted (a restart, SIGCONT, the block removed), or
-  injected for bad input (poison, flood, oversized line, lost alias), to the index count rising again;
+* the recovery time: from the fault being lifted (the restart command, SIGCONT, the block removed),
+  or injected for bad input (poison, flood, oversized line, lost alias), to indexing resuming (the
+  index count, or the worker's acknowledged-documents counter, rising again); a restart's own
+  start-up time is included, as the user waits for it too;
 * the accounting: produced, indexed (distinct ids), dead-lettered, lost, duplicated;
 
 next to a plain run's throughput. Recovery times move with the machine's load; the accounting
