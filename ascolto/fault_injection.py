@@ -23,6 +23,7 @@ import signal
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -432,29 +433,34 @@ def long_text(chars: int = 100_000) -> str:
 
 
 @contextmanager
-def api_watch(pipeline: LocalPipeline) -> Iterator[list[float]]:
-    """Ask the worker's /api/stats over and over while the block runs; yields the latencies (seconds).
-
-    A request that fails or times out (10 s) counts as 10 s.
-    """
+def api_watch(pipeline: LocalPipeline) -> Iterator[list[tuple[float, int]]]:
+    """Ask the worker's /api/stats over and over while the block runs; yields (seconds, HTTP status)
+    per request. An error status is an answer; no answer within 10 s is (10.0, 0)."""
     url = f"http://127.0.0.1:{pipeline.settings.web_port}/api/stats"
-    latencies: list[float] = []
+    answers: list[tuple[float, int]] = []
     stop = threading.Event()
+
+    def ask() -> tuple[float, int]:
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                resp.read()
+                status = int(resp.status)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            return (10.0, 0)
+        return (time.monotonic() - started, status)
 
     def watch() -> None:
         while not stop.is_set():
-            started = time.monotonic()
-            try:
-                urllib.request.urlopen(url, timeout=10).read()
-                latencies.append(time.monotonic() - started)
-            except OSError:
-                latencies.append(10.0)
+            answers.append(ask())
             stop.wait(0.2)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     try:
-        yield latencies
+        yield answers
     finally:
         stop.set()
         thread.join(timeout=15)
@@ -608,7 +614,7 @@ def long_posts(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
     normal = posts(n, seed=7)
     pipeline.start_worker()
     injected = time.monotonic()
-    with api_watch(pipeline) as latencies:
+    with api_watch(pipeline) as answers:
         pipeline.publish(long[:2] + normal + long[2:])
         recovery = wait_rising(pipeline, injected, indexed_count(pipeline), 0)
         wait_settled(pipeline, timeout=300)
@@ -617,8 +623,9 @@ def long_posts(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
         index=pipeline.settings.es_index, query={"ids": {"values": [p["id"] for p in long]}}, source=["text"]
     )["hits"]["hits"]
     outcome.notes.update(
-        api_max_seconds=max(latencies, default=0.0),
-        api_requests=len(latencies),
+        api_max_seconds=max((seconds for seconds, _ in answers), default=0.0),
+        api_requests=len(answers),
+        api_statuses=dict(Counter(status for _, status in answers)),
         took=time.monotonic() - injected,
         long_texts_indexed=sorted(len(hit["_source"]["text"]) for hit in hits),
     )
@@ -669,6 +676,21 @@ def lost_alias(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
     return _finish("lost alias", pipeline, [p["id"] for p in produced + after], recovery)
 
 
+def lost_index(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
+    """The backing index (and the alias with it) deleted mid-stream: what was in it is gone by the
+    operator's hand, everything published afterwards must be indexed, once."""
+    produced = posts(n, seed=11)
+    _publish_mid_stream(pipeline, produced)
+    pipeline.es.indices.delete(index=",".join(_backing_indices(pipeline)))
+    injected = time.monotonic()
+    after = posts(n // 4, seed=111)
+    pipeline.publish(after)
+    recovery = wait_rising(pipeline, injected, indexed_count(pipeline), 0)
+    outcome = _finish("lost index", pipeline, [p["id"] for p in produced + after], recovery)
+    outcome.notes["lost_after"] = len({p["id"] for p in after} - set(indexed_ids(pipeline)))
+    return outcome
+
+
 def flood(stack: PrivateStack, pipeline: LocalPipeline, n: int) -> Outcome:
     """``n`` valid posts interleaved with 10,000 malformed messages, straight to the raw topic."""
     valid = posts(n, seed=10)
@@ -705,6 +727,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("long-posts", long_posts),
         Scenario("write-block", write_block),
         Scenario("lost-alias", lost_alias),
+        Scenario("lost-index", lost_index),
         Scenario("flood", flood),
     )
 }

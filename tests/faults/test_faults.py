@@ -84,6 +84,7 @@ def test_long_posts_neither_stall_the_api_nor_get_lost(private_stack, tmp_path):
     outcome = run(private_stack, "long-posts", tmp_path, n=1000)
     assert_exact(outcome)
     assert outcome.notes["api_requests"] > 0
+    assert 0 not in outcome.notes["api_statuses"], outcome.notes  # every request answered
     assert outcome.notes["api_max_seconds"] < 2.0, outcome.notes
     assert outcome.notes["long_texts_indexed"] == [100_000] * 5  # indexed whole, whatever enrichment analysed
 
@@ -96,6 +97,16 @@ def test_write_block_holds_posts_until_lifted(private_stack, tmp_path):
 @pytest.mark.timeout(300)
 def test_lost_alias_mid_stream_the_worker_keeps_indexing(private_stack, tmp_path):
     assert_exact(run(private_stack, "lost-alias", tmp_path))
+
+
+@pytest.mark.timeout(300)
+def test_lost_backing_index_mid_stream_everything_published_after_is_indexed(private_stack, tmp_path):
+    outcome = run(private_stack, "lost-index", tmp_path)
+    accounting = outcome.accounting
+    assert outcome.notes["lost_after"] == 0, accounting
+    # What the deleted index held is gone by the operator's hand; nothing may be duplicated or dead-lettered.
+    assert accounting.duplicated == accounting.unexpected == accounting.dead_letters == 0, accounting
+    assert accounting.documents == accounting.distinct
 
 
 @pytest.mark.timeout(400)
