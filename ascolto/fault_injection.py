@@ -84,6 +84,24 @@ class PrivateStack:
         home.chmod(0o755)  # as root, Elasticsearch runs as another user and must reach its files
         return cls(home, **kwargs)
 
+    @classmethod
+    def started(cls, attempts: int = 3, **kwargs: str) -> tuple[PrivateStack, float]:
+        """A private stack in a fresh temporary home, up and ready, and the seconds that took.
+
+        The ports are free when chosen, not reserved: if another program takes one before the
+        servers bind it, the stack is started again elsewhere on new ports.
+        """
+        for attempt in range(1, attempts + 1):
+            stack = cls.in_temp_dir(**kwargs)
+            try:
+                return stack, stack.up()
+            except RuntimeError as exc:
+                stack.down()
+                stack.remove()
+                if "is taken" not in str(exc) or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
     def _stack(self) -> LocalStack:
         return LocalStack(self.settings)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from ascolto.fault_injection import SCENARIOS, Accounting, Outcome, PrivateStack, run_scenario
@@ -43,12 +42,14 @@ def main() -> int:
     if args.home:
         args.home.mkdir(parents=True, exist_ok=True)
         args.home.chmod(0o755)  # as root, Elasticsearch runs as another user and must reach its files
-    stack = PrivateStack(args.home.resolve()) if args.home else PrivateStack.in_temp_dir()
-    started = time.monotonic()
-    print(f"private stack under {stack.home} ...", flush=True)
+    print("starting a private stack ...", flush=True)
+    if args.home:
+        stack = PrivateStack(args.home.resolve())
+        seconds = stack.up()
+    else:
+        stack, seconds = PrivateStack.started()
+    print(f"private stack under {stack.home} up in {seconds:.0f}s", flush=True)
     try:
-        stack.up()
-        print(f"private stack up in {time.monotonic() - started:.0f}s", flush=True)
         outcomes: list[Outcome] = []
         failures: list[str] = []
         for name in ["plain", *chosen]:

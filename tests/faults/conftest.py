@@ -9,7 +9,6 @@ Elasticsearch artifacts come from the local Maven repository once they were down
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -28,11 +27,9 @@ def private_stack(request: pytest.FixtureRequest) -> Iterator[PrivateStack]:
         if in_ci():
             pytest.fail(sentence, pytrace=False)
         pytest.skip(sentence)
-    stack = PrivateStack.in_temp_dir()
+    stack, seconds = PrivateStack.started()
+    request.config.stash[_UP_SECONDS] = seconds
     try:
-        started = time.monotonic()
-        stack.up()
-        request.config.stash[_UP_SECONDS] = time.monotonic() - started
         yield stack
     finally:
         stack.down()
