@@ -265,34 +265,41 @@ def account(
     unkeyed: int = 0,
     letters: Sequence[DeadLetterRecord] | None = None,
 ) -> Accounting:
-    """Compare the index and the dead-letter topic with what was produced.
+    """Compare the index (through the alias) and the dead-letter topic with what was produced.
 
-    ``produced`` are the keys (post ids) sent, each a distinct post; ``unkeyed`` counts messages
-    sent without a usable key (say an unparseable file line), which can only end as dead letters.
     ``letters`` are the dead-letter topic's records when the caller has read them already.
     """
+    records = dead_letters(pipeline) if letters is None else letters
+    return tally(produced, indexed_ids(pipeline), [record.key for record in records], unkeyed)
+
+
+def tally(
+    produced: Iterable[str], docs: Sequence[str], letter_keys: Sequence[str | None], unkeyed: int = 0
+) -> Accounting:
+    """The accounting of ``produced`` keys (post ids, each a distinct post) against the _ids of the
+    documents found and the keys of the dead letters found.
+
+    ``unkeyed`` counts messages sent without a usable key (say an unparseable file line): they can
+    only end as dead letters whose key matches nothing produced.
+    """
     expected = set(produced)
-    docs = indexed_ids(pipeline)
     distinct = set(docs)
-    keys = [record.key for record in (dead_letters(pipeline) if letters is None else letters)]
-    keyed_letters = Counter(k for k in keys if k is not None and k in expected)
-    unmatched_letters = len(keys) - sum(keyed_letters.values())  # keyless, or a key nobody sent
+    keyed_letters = Counter(k for k in letter_keys if k is not None and k in expected)
+    unmatched_letters = len(letter_keys) - sum(keyed_letters.values())  # keyless, or a key nobody sent
     ended = distinct | set(keyed_letters)
-    lost_keyed = len(expected - ended)
-    lost_unkeyed = max(0, unkeyed - unmatched_letters)
     duplicated = (
-        (len(docs) - len(distinct))
-        + sum(n - 1 for n in keyed_letters.values() if n > 1)
-        + len(distinct & set(keyed_letters))
+        (len(docs) - len(distinct))  # a second document with one _id (two backing indices)
+        + sum(n - 1 for n in keyed_letters.values())  # a post dead-lettered twice
+        + len(distinct & set(keyed_letters))  # a post both indexed and dead-lettered
     )
     return Accounting(
         produced=len(expected) + unkeyed,
         documents=len(docs),
         distinct=len(distinct),
-        dead_letters=len(keys),
-        lost=lost_keyed + lost_unkeyed,
+        dead_letters=len(letter_keys),
+        lost=len(expected - ended) + max(0, unkeyed - unmatched_letters),
         duplicated=duplicated,
-        unexpected=len(distinct - set(expected)) + max(0, unmatched_letters - unkeyed),
+        unexpected=len(distinct - expected) + max(0, unmatched_letters - unkeyed),
     )
 
 
