@@ -76,7 +76,11 @@ def report(outcomes: list[Outcome], failures: list[str]) -> None:
     print()
     print(Accounting.header() + "  exact")
     for outcome in outcomes:
-        print(outcome.accounting.row(outcome.name, outcome.recovery_seconds) + f"  {outcome.accounting.exact}")
+        exact = str(outcome.accounting.exact)
+        if outcome.name in LOSES_BY_DESIGN:
+            # "lost" are the posts the operator deleted with the index; what must hold is lost_after == 0.
+            exact = f"{outcome.notes.get('lost_after') == 0} (lost = deleted with the index)"
+        print(outcome.accounting.row(outcome.name, outcome.recovery_seconds) + f"  {exact}")
     plain = next((o for o in outcomes if o.name == "plain"), None)
     if plain is not None:
         print(f"\nplain run: {plain.notes['posts_per_second']:,.0f} posts/s from publishing to the last indexed")
