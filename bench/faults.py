@@ -4,7 +4,7 @@
 
 Runs on a private Kafka + Elasticsearch of its own (``ascolto stack up`` under a temporary
 ASCOLTO_HOME, on free ports: the shared stack on 9092/9200 is never touched), with the scenarios of
-:mod:`ascolto.fault_injection`, the ones tests/faults asserts on. For each fault it prints:
+:mod:`ascolto.faults`, the ones tests/faults asserts on. For each fault it prints:
 
 * the recovery time: from the fault being lifted (the restart command, SIGCONT, the block removed),
   or injected for bad input (poison, flood, oversized line, lost alias), to indexing resuming (the
@@ -22,7 +22,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ascolto.fault_injection import SCENARIOS, Accounting, Outcome, PrivateStack, run_scenario
+from ascolto.faults.accounting import Accounting
+from ascolto.faults.private_stack import PrivateStack
+from ascolto.faults.scenarios import SCENARIOS, Outcome, run_scenario
 
 #: Where "lost" is the point: the operator deleted the index holding those posts (``lost_after``
 #: counts the posts published after the deletion that did not reach the index; it must be 0).

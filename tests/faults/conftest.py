@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ascolto.fault_injection import PrivateStack
+from ascolto.faults.private_stack import PrivateStack
 from tests.environment import in_ci
 
 _UP_SECONDS = pytest.StashKey[float]()

@@ -1,7 +1,7 @@
 """Nothing lost, nothing duplicated, nothing stalled: each fault against a real worker on the private stack.
 
 The accounting is exact: every post produced is one document through the alias or one dead letter
-(:func:`ascolto.fault_injection.account`), checked once both consumer groups have committed
+(:func:`ascolto.faults.accounting.account`), checked once both consumer groups have committed
 everything. Each case is bounded in time (pytest-timeout).
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ascolto.fault_injection import Outcome, PrivateStack, run_scenario
+from ascolto.faults.private_stack import PrivateStack
+from ascolto.faults.scenarios import Outcome, run_scenario
 
 #: Posts per case: enough for a fault to land mid-stream, few enough to keep the suite in minutes.
 N = 3000

@@ -1,9 +1,9 @@
-"""The fault suite's accounting (ascolto.fault_injection.tally): it must see every way a post can go
+"""The fault suite's accounting (ascolto.faults.accounting.tally): it must see every way a post can go
 missing or be counted twice, or the suite's "exact" would prove nothing."""
 
 from __future__ import annotations
 
-from ascolto.fault_injection import tally
+from ascolto.faults.accounting import tally
 
 
 def test_each_post_once_in_the_index_or_the_dead_letters_is_exact():
