@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     trust_lang_hint: bool = Field(True, description="Use a source's lang_hint unless the text clearly disagrees.")
     taxonomy: Path | None = Field(None, description="Topic taxonomy YAML; default: the one shipped with ascolto.")
     watch_terms: Path | None = Field(None, description="YAML of watch terms (brands, agencies) and their aliases.")
+    alert_rules: Path | None = Field(
+        None, description="YAML of alert rules (streams/alerting/rule_examples); default: none, no alerts fire."
+    )
     reload_seconds: float = Field(
         5.0, gt=0, description="How often taxonomy and watch-term files are checked for changes."
     )

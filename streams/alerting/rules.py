@@ -1,0 +1,529 @@
+"""Alert rules: the YAML file users write (``ASCOLTO_ALERT_RULES``), its model and a loader whose errors name file:line.
+
+A rules file is a mapping with one list, ``rules``; each rule has a ``kind`` and the parameters of that kind::
+
+    rules:
+      - name: billing_negative
+        kind: negative_spike          # negative_spike | volume_spike | flatline | new_term
+        filters: {topic: [billing]}   # topic, watch_term, source, lang, sentiment (lists)
+        key: topic                    # what is counted apart: topic | watch_term | source | hashtag | all
+        window: 10m
+        min_count: 10
+        sensitivity: {z: 3}           # or {ratio: 3}, or low | medium | high
+        subscribers:
+          - webhook: {url: "https://ops.example.com/hook", secret_env: ASCOLTO_HOOK_SECRET}
+          - slack: {url_env: ASCOLTO_SLACK_URL}
+
+Secrets (webhook signing keys, Slack and Teams URLs) are named by environment variable, never written in the file.
+Examples in English and Italian: ``streams/alerting/rule_examples/``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from core.errors import ConfigError
+
+KINDS = ("negative_spike", "volume_spike", "flatline", "new_term")
+ALL_KEY = "all"  # the one key of rules with ``key: all``: the whole stream
+
+# --- field types ----------------------------------------------------------------------------------
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PRESETS = {"low": 4.0, "medium": 3.0, "high": 2.0}  # sensitivity words as z-scores: high fires soonest
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"10m"`` → 10 minutes; units s, m, h, d, w. A bare number is refused: its unit would be a guess."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write a number and a unit (s, m, h, d or w), like 10m")
+    seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def _env_name(value: str) -> str:
+    # Never echo the value: when this fails it is likely the secret itself.
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            "write the name of an environment variable that holds the secret (like ASCOLTO_HOOK_SECRET), "
+            "never the secret itself"
+        )
+    return value
+
+
+def _listify(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _pattern(regex: str, advice: str) -> AfterValidator:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(advice)
+        return value
+
+    return AfterValidator(check)
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+_NAME = _pattern(
+    r"^[a-z0-9_.-]+$", "a rule name uses lower-case letters, digits, _ . and - only, like billing_negative"
+)
+_LANG = _pattern(r"^([a-z]{2,3}|und)$", "a language is an ISO 639-1 code, like it or en")
+# No user:password@ in a URL: credentials belong in the environment (secret_env), not in the file.
+_URL = _pattern(r"^https?://[^\s@/]+(/\S*)?$", "write an http(s) URL with no user or password in it")
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+Words = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listify)]
+KeyField = Literal["topic", "watch_term", "source", "hashtag", "all"]
+Language = Literal["it", "en"]
+Baseline = Literal["auto", "seasonal", "ewma"]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are errors: a typo (``treshold``) must not silently become a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- filters --------------------------------------------------------------------------------------
+class Filters(_Strict):
+    """Which posts a rule counts; each list admits a post having any of its values; empty lists admit all."""
+
+    topic: Words = ()
+    watch_term: Words = ()
+    source: Words = ()
+    lang: Annotated[tuple[Annotated[str, _LANG], ...], BeforeValidator(_listify)] = ()
+    sentiment: Annotated[tuple[Literal["positive", "neutral", "negative"], ...], BeforeValidator(_listify)] = ()
+
+    def admits(self, post: Mapping[str, Any]) -> bool:
+        """Whether an EnrichedPost v1 passes every filter."""
+        entities = post.get("entities") or {}
+        checks: tuple[tuple[tuple[str, ...], Sequence[str]], ...] = (
+            (self.topic, post.get("topics") or ()),
+            (self.watch_term, entities.get("watch_terms") or ()),
+            (self.source, (post.get("source", ""),)),
+            (self.lang, (post.get("lang", ""),)),
+            (self.sentiment, ((post.get("sentiment") or {}).get("label", ""),)),
+        )
+        return all(not wanted or any(value in wanted for value in values) for wanted, values in checks)
+
+
+# --- subscribers ----------------------------------------------------------------------------------
+class WebhookChannel(_Strict):
+    """POST of the alert as JSON, signed with HMAC-SHA256 by the secret in ``secret_env``."""
+
+    kind: ClassVar[str] = "webhook"
+    url: Annotated[str, _URL]
+    secret_env: EnvName
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+
+class SlackChannel(_Strict):
+    """A Slack incoming webhook; its URL is a secret, so the file names the variable holding it."""
+
+    kind: ClassVar[str] = "slack"
+    url_env: EnvName
+
+
+class TeamsChannel(_Strict):
+    """A Microsoft Teams Workflows (Power Automate) webhook; its URL is in the variable ``url_env``."""
+
+    kind: ClassVar[str] = "teams"
+    url_env: EnvName
+
+
+class EmailChannel(_Strict):
+    """E-mail over SMTP (server and login from the environment); ``language`` overrides the rule's."""
+
+    kind: ClassVar[str] = "email"
+    to: Annotated[tuple[Annotated[str, AfterValidator(_email)], ...], BeforeValidator(_listify), Field(min_length=1)]
+    language: Language | None = None
+
+
+class KafkaChannel(_Strict):
+    """The alerts topic itself, for downstream systems (every alert goes there anyway; this makes it explicit)."""
+
+    kind: ClassVar[str] = "kafka"
+
+
+Channel = WebhookChannel | SlackChannel | TeamsChannel | EmailChannel | KafkaChannel
+
+
+class Subscriber(_Strict):
+    """One item of ``subscribers``, written as ``- webhook: {...}``, ``- slack: {...}``, ... (exactly one)."""
+
+    webhook: WebhookChannel | None = None
+    slack: SlackChannel | None = None
+    teams: TeamsChannel | None = None
+    email: EmailChannel | None = None
+    kafka: KafkaChannel | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_kafka(cls, data: Any) -> Any:
+        # ``- kafka:`` with nothing after it reads as None in YAML; it means "the topic, no options".
+        if isinstance(data, dict) and "kafka" in data and data["kafka"] is None:
+            return {**data, "kafka": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Subscriber:
+        if sum(channel is not None for channel in self._channels()) != 1:
+            raise ValueError("a subscriber is exactly one of webhook, slack, teams, email or kafka")
+        return self
+
+    def _channels(self) -> tuple[Channel | None, ...]:
+        return (self.webhook, self.slack, self.teams, self.email, self.kafka)
+
+    @property
+    def channel(self) -> Channel:
+        """The one channel this subscriber is."""
+        return next(channel for channel in self._channels() if channel is not None)
+
+
+# --- rules ----------------------------------------------------------------------------------------
+class Sensitivity(_Strict):
+    """How far above (or below) its baseline a count must be: ``z`` standard deviations, or ``ratio`` times."""
+
+    z: float | None = Field(None, gt=0, le=20)
+    ratio: float | None = Field(None, gt=1, le=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            if data not in _PRESETS:
+                raise ValueError(f"{data!r} is not a sensitivity; use low, medium, high, {{z: 3}} or {{ratio: 3}}")
+            return {"z": _PRESETS[data]}
+        return data
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> Sensitivity:
+        if (self.z is None) == (self.ratio is None):
+            raise ValueError("give exactly one of z (like {z: 3}) or ratio (like {ratio: 3})")
+        return self
+
+
+class _RuleBase(_Strict):
+    name: Annotated[str, Field(max_length=128), _NAME]
+    description: str = ""
+    filters: Filters = Filters()
+    key: KeyField = "all"
+    window: Duration = timedelta(minutes=10)
+    realert: Duration = timedelta(minutes=30)
+    language: Language = "en"
+    subscribers: tuple[Subscriber, ...] = ()
+
+    @field_validator("window")
+    @classmethod
+    def _window_lines_up(cls, window: timedelta) -> timedelta:
+        seconds = window.total_seconds()
+        # Windows start at multiples of their length since the epoch; dividing a day makes them start
+        # at the same times every day, which the seasonal baseline compares with.
+        if not 60 <= seconds <= 86400 or 86400 % seconds:
+            raise ValueError("a window lasts from 1m to 1d and divides a day evenly, like 5m, 10m, 15m, 30m or 1h")
+        return window
+
+    def keys_of(self, post: Mapping[str, Any]) -> list[str]:
+        """The keys an EnrichedPost v1 counts under for this rule (none when the filters leave it out)."""
+        if not self.filters.admits(post):
+            return []
+        entities = post.get("entities") or {}
+        keys: dict[str, Sequence[str]] = {
+            "topic": post.get("topics") or (),
+            "watch_term": entities.get("watch_terms") or (),
+            "source": (post["source"],) if post.get("source") else (),
+            "hashtag": entities.get("hashtags") or (),
+            "all": (ALL_KEY,),
+        }
+        # Filtering on the keyed field narrows the keys too: ``topic: [billing]`` with ``key: topic``
+        # counts billing, not every other topic its posts also have.
+        wanted: tuple[str, ...] = getattr(self.filters, self.key, ())
+        return sorted({key for key in keys[self.key] if not wanted or key in wanted})
+
+
+class _SpikeRule(_RuleBase):
+    min_count: int = Field(10, ge=1, description="Fewest posts in the window for the rule to fire.")
+    sensitivity: Sensitivity = Sensitivity(z=3.0)
+    baseline: Baseline = Field("auto", description="auto: seasonal once enough history exists, else ewma.")
+    warmup: int = Field(6, ge=0, le=10_000, description="Windows of a key seen before the rule may fire for it.")
+
+
+class NegativeSpikeRule(_SpikeRule):
+    """Negative posts of a key well above their baseline, and (``min_share``) a large enough share of its posts."""
+
+    kind: Literal["negative_spike"]
+    min_share: float | None = Field(None, ge=0, le=1, description="Least share of negative posts (0-1) to fire.")
+
+
+class VolumeSpikeRule(_SpikeRule):
+    """All posts of a key far above (``up``), below (``down``) or away from (``both``) their baseline."""
+
+    kind: Literal["volume_spike"]
+    direction: Literal["up", "down", "both"] = "up"
+
+
+class FlatlineRule(_RuleBase):
+    """A key that normally talks (``min_expected_rate`` posts an hour) silent for ``silent_minutes``."""
+
+    kind: Literal["flatline"]
+    key: KeyField = "source"
+    silent_minutes: int = Field(ge=1, le=7 * 24 * 60)
+    min_expected_rate: float = Field(6.0, gt=0, description="Posts an hour the key usually has, at least.")
+
+    @model_validator(mode="after")
+    def _silence_covers_a_window(self) -> FlatlineRule:
+        if self.silent_minutes * 60 < self.window.total_seconds():
+            raise ValueError("silent_minutes must be at least the window, since silence is seen window by window")
+        return self
+
+
+class NewTermRule(_RuleBase):
+    """A hashtag not seen in the last ``lookback_days`` that reaches ``min_count`` posts in one window."""
+
+    kind: Literal["new_term"]
+    key: Literal["hashtag"] = "hashtag"
+    lookback_days: int = Field(7, ge=1, le=90)
+    min_count: int = Field(20, ge=1)
+
+
+Rule = Annotated[NegativeSpikeRule | VolumeSpikeRule | FlatlineRule | NewTermRule, Field(discriminator="kind")]
+
+
+class RuleSet(_Strict):
+    """Every rule of one file, names unique."""
+
+    rules: tuple[Rule, ...] = ()
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        names = [rule.name for rule in rules]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise PydanticCustomError("duplicate_rule_name", "rule names must be unique: {names}", {"names": twice})
+        return rules
+
+    def get(self, name: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.name == name), None)
+
+
+# --- loading --------------------------------------------------------------------------------------
+_MAX_PROBLEMS = 20
+
+
+class RuleFileError(ConfigError):
+    """The rules file cannot be used; ``problems`` holds one sentence per mistake, each starting file:line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = problems[:_MAX_PROBLEMS]
+        more = len(problems) - len(shown)
+        super().__init__("\n".join(shown + ([f"... and {more} more problems."] if more else [])))
+
+
+def load_rules(path: Path | str) -> RuleSet:
+    """Read and check the alert rules file at ``path``; raises :class:`RuleFileError` naming file:line and field."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise RuleFileError(
+            [f"Cannot read the alert rules file {path} ({reason}); check ASCOLTO_ALERT_RULES."]
+        ) from None
+    return parse_rules(text, source=str(path))
+
+
+def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
+    """Check the text of a rules file; ``source`` names it in errors."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        problems = _duplicate_keys(root, source) if root is not None else []
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise RuleFileError(
+            [f"{source}:{line}: this is not valid YAML ({exc.problem}); fix the syntax there."]
+        ) from None
+    finally:
+        loader.dispose()
+    if root is None or not isinstance(data, dict):
+        problems.append(
+            f"{source}:1: the file must be a mapping with a list `rules:` "
+            "(see streams/alerting/rule_examples); write `rules: []` for none."
+        )
+        raise RuleFileError(problems)
+    problems += _duplicate_names(root, data, source)
+    try:
+        ruleset = RuleSet.model_validate(data)
+    except ValidationError as exc:
+        problems += [_describe(err, root, data, source) for err in exc.errors() if err["type"] != "duplicate_rule_name"]
+    if problems:
+        raise RuleFileError(sorted(problems, key=_line_of))
+    return ruleset
+
+
+def _line_of(problem: str) -> int:
+    match = re.search(r":(\d+): ", problem)
+    return int(match[1]) if match else 0
+
+
+def _duplicate_keys(node: yaml.Node, source: str, path: str = "") -> list[str]:
+    # PyYAML keeps the last of two equal keys without a word; a repeated field is almost always a mistake.
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                continue
+            name = str(key.value)
+            if name in seen:
+                problems.append(
+                    f"{source}:{key.start_mark.line + 1}: field `{path + name}` is written twice in the same place; "
+                    "keep one."
+                )
+            seen.add(name)
+            problems += _duplicate_keys(value, source, f"{path}{name}.")
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, source, f"{path.rstrip('.')}[{index}].")
+    return problems
+
+
+def _duplicate_names(root: yaml.Node, data: dict[str, Any], source: str) -> list[str]:
+    rules = data.get("rules")
+    if not isinstance(rules, list):
+        return []
+    first: dict[str, int] = {}
+    problems: list[str] = []
+    for index, rule in enumerate(rules):
+        name = rule.get("name") if isinstance(rule, dict) else None
+        if not isinstance(name, str):
+            continue
+        line, _ = _locate(root, ("rules", index, "name"))
+        if name in first:
+            problems.append(
+                f"{source}:{line}: rule {name}: field `name` is already used by the rule at line {first[name]}; "
+                "give each rule its own name."
+            )
+        else:
+            first[name] = line
+    return problems
+
+
+def _locate(root: yaml.Node, loc: Sequence[int | str]) -> tuple[int, list[int | str]]:
+    """The line of the YAML node at a pydantic error location, and the parts of ``loc`` found in the file.
+
+    Parts that are not in the file (the ``kind`` tag pydantic adds for a tagged union, a missing field's name)
+    are skipped; the line is then that of the nearest enclosing node.
+    """
+    node, line, found = root, root.start_mark.line + 1, []
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            # The last of equal keys wins, as in the loaded data.
+            for key, value in reversed(node.value):
+                if key.value == part:
+                    child, line = value, key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is not None:
+            node = child
+            found.append(part)
+    return line, found
+
+
+# The model behind a mapping, named by the last part of its location, to list the fields it knows.
+_MODELS: dict[str, type[BaseModel]] = {
+    "filters": Filters,
+    "sensitivity": Sensitivity,
+    "subscribers": Subscriber,
+    "webhook": WebhookChannel,
+    "slack": SlackChannel,
+    "teams": TeamsChannel,
+    "email": EmailChannel,
+    "kafka": KafkaChannel,
+    "negative_spike": NegativeSpikeRule,
+    "volume_spike": VolumeSpikeRule,
+    "flatline": FlatlineRule,
+    "new_term": NewTermRule,
+}
+
+
+def _describe(err: ErrorDetails, root: yaml.Node, data: dict[str, Any], source: str) -> str:
+    """One sentence for one validation error: ``file:line: rule NAME: field `window`: what to do.``"""
+    loc = list(err["loc"])
+    kind_error = err["type"] in ("union_tag_invalid", "union_tag_not_found")
+    if kind_error:
+        loc.append("kind")
+    line, found = _locate(root, loc)
+    # A missing field is not in the file: name it anyway, at its parent's line.
+    if err["type"] in ("missing", "union_tag_not_found") and (not found or found[-1] != loc[-1]):
+        found.append(loc[-1])
+
+    where, inner = "", found
+    if found[:1] == ["rules"] and len(found) >= 2 and isinstance(found[1], int):
+        rule = data["rules"][found[1]]
+        name = rule.get("name") if isinstance(rule, dict) else None
+        where = f"rule {name}: " if isinstance(name, str) else f"rules[{found[1]}]: "
+        inner = found[2:]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in inner).lstrip(".")
+    subject = f"field `{field}`" if field else ("this rule" if where else "the file")
+
+    if err["type"] == "missing":
+        text = f"{subject} is missing; add it"
+    elif err["type"] == "extra_forbidden":
+        parent = next((p for p in reversed(loc[:-1]) if isinstance(p, str) and p in _MODELS), None)
+        model = _MODELS.get(parent) if parent else (RuleSet if len(loc) == 1 else None)
+        known = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = (
+            f"; did you mean `{close[0]}`?" if close else (f"; known fields here: {', '.join(known)}" if known else "")
+        )
+        text = f"{subject} is not a known field{hint}"
+    elif kind_error:
+        ctx = err.get("ctx") or {}
+        given = f" {ctx['tag']!r}" if "tag" in ctx else ""
+        text = f"{subject}{given} is {'not a rule kind' if given else 'missing'}; use one of {', '.join(KINDS)}"
+    elif err["type"] == "value_error":
+        text = f"{subject}: {(err.get('ctx') or {}).get('error', err['msg'])}"
+    elif err["type"] in ("tuple_type", "list_type"):
+        text = f"{subject} must be a list (one `- ` item each, or [a, b])"
+    elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        text = f"{subject} must be a mapping of fields (like `key: value`)"
+    else:
+        text = f"{subject}: {err['msg'][0].lower()}{err['msg'][1:]}"
+    return f"{source}:{line}: {where}{text.rstrip('.?')}{'?' if text.endswith('?') else '.'}"
