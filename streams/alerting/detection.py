@@ -13,7 +13,8 @@ The parameter names follow ElastAlert's spike rule where they mean the same thin
 * ``spike_height`` — the ratio current / usual that counts as a spike (3 = three times usual);
 * ``z_score`` — how many standard deviations above (or below) usual counts as a spike.
 
-Either sensitivity may be switched off with None; when both are set, both must hold. The std
+At least one sensitivity must be set (None switches one off); when both are, both must hold,
+which is the default (3× and 3σ): on small counts either alone pages for ordinary noise. The std
 used for the z-score is never below √mean (counts are at least as noisy as a Poisson process),
 so that a very regular baseline does not make every extra post a spike.
 
@@ -116,19 +117,23 @@ def _severity(current: float, baseline: Baseline, spike_height: float | None, z_
 class NegativeSpike:
     """Negative talk about a key well above what is usual for it.
 
-    ``on`` picks what must rise: ``count`` (negative posts vs their baseline, by ``spike_height``
+    ``measure`` picks what must rise: ``count`` (negative posts vs their baseline, by ``spike_height``
     and/or ``z_score``), ``share`` (the negative share at least ``share_rise`` above its usual
     share, e.g. 0.2 = twenty points), ``either`` or ``both``. ``threshold_cur`` applies to the
     negative posts of the window, ``threshold_ref`` to the negative posts the baseline expects.
+    ``min_share`` (0-1, None for none) is a floor on the window's negative share, whatever ``measure``
+    says: "and at least 40% of its posts negative".
     """
 
     threshold_cur: int = 10
     threshold_ref: float = 0.0
     spike_height: float | None = 3.0
     z_score: float | None = 3.0
-    on: Literal["count", "share", "either", "both"] = "count"
+    # Not ``on``: YAML 1.1 reads a key ``on`` as the boolean true.
+    measure: Literal["count", "share", "either", "both"] = "count"
     share_rise: float = 0.2
     resolve_z: float = 1.0
+    min_share: float | None = None
 
     def __post_init__(self) -> None:
         _check_sensitivity(self.spike_height, self.z_score)
@@ -149,11 +154,11 @@ class NegativeSpike:
         count_up = _rises(negative, negative_baseline, self.spike_height, self.z_score)
         share_up = share is not None and share >= (usual_share or 0.0) + self.share_rise
         rising = {"count": count_up, "share": share_up, "either": count_up or share_up, "both": count_up and share_up}[
-            self.on
+            self.measure
         ]
 
         def decision(action: Action, reason: str = "") -> Decision:
-            by_share = self.on == "share" or (self.on == "either" and share_up and not count_up)
+            by_share = self.measure == "share" or (self.measure == "either" and share_up and not count_up)
             return Decision(
                 action=action,
                 kind="negative_spike",
@@ -173,7 +178,7 @@ class NegativeSpike:
             # Back on every measure the rule watches; the share's margin halves, as resolve_z does the count's.
             count_back = negative <= negative_baseline.mean + self.resolve_z * _noise(negative_baseline)
             share_back = share is None or share < (usual_share or 0.0) + self.share_rise / 2
-            back = {"count": count_back, "share": share_back}.get(self.on, count_back and share_back)
+            back = {"count": count_back, "share": share_back}.get(self.measure, count_back and share_back)
             return decision("resolve") if back else decision("none", "still above baseline")
         if not (negative_baseline.ready and total_baseline.ready):
             return decision("none", "warming up")
@@ -181,6 +186,8 @@ class NegativeSpike:
             return decision("none", f"below threshold_cur ({self.threshold_cur})")
         if negative_baseline.mean < self.threshold_ref:
             return decision("none", f"baseline below threshold_ref ({self.threshold_ref:g})")
+        if self.min_share is not None and (share is None or share < self.min_share):
+            return decision("none", f"share below min_share ({_pct(self.min_share)})")
         return decision("fire") if rising else decision("none", "within baseline")
 
 

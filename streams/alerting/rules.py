@@ -8,8 +8,8 @@ A rules file is a mapping with one list, ``rules``; each rule has a ``kind`` and
         filters: {topic: [billing]}   # topic, watch_term, source, lang, sentiment (lists)
         key: topic                    # what is counted apart: topic | watch_term | source | hashtag | all
         window: 10m
-        min_count: 10
-        sensitivity: {z: 3}           # or {ratio: 3}, or low | medium | high
+        threshold_cur: 10             # ElastAlert's names: threshold_cur, threshold_ref, spike_height, z_score
+        z_score: 3                    # or sensitivity: low | medium | high; spike_height: 3 (null: off)
         subscribers:
           - webhook: {url: "https://ops.example.com/hook", secret_env: ASCOLTO_HOOK_SECRET}
           - slack: {url_env: ASCOLTO_SLACK_URL}
@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from core.errors import ConfigError
+from streams.alerting.detection import Flatline, NegativeSpike, NewTerm, VolumeSpike
 
 KINDS = ("negative_spike", "volume_spike", "flatline", "new_term")
 ALL_KEY = "all"  # the one key of rules with ``key: all``: the whole stream
@@ -213,28 +214,6 @@ class Subscriber(_Strict):
 
 
 # --- rules ----------------------------------------------------------------------------------------
-class Sensitivity(_Strict):
-    """How far above (or below) its baseline a count must be: ``z`` standard deviations, or ``ratio`` times."""
-
-    z: float | None = Field(None, gt=0, le=20)
-    ratio: float | None = Field(None, gt=1, le=1000)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _preset(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            if data not in _PRESETS:
-                raise ValueError(f"{data!r} is not a sensitivity; use low, medium, high, {{z: 3}} or {{ratio: 3}}")
-            return {"z": _PRESETS[data]}
-        return data
-
-    @model_validator(mode="after")
-    def _one_measure(self) -> Sensitivity:
-        if (self.z is None) == (self.ratio is None):
-            raise ValueError("give exactly one of z (like {z: 3}) or ratio (like {ratio: 3})")
-        return self
-
-
 class _RuleBase(_Strict):
     name: Annotated[str, Field(max_length=128), _NAME]
     description: str = ""
@@ -255,6 +234,11 @@ class _RuleBase(_Strict):
             raise ValueError("a window lasts from 1m to 1d and divides a day evenly, like 5m, 10m, 15m, 30m or 1h")
         return window
 
+    @property
+    def window_minutes(self) -> float:
+        """The window's length in minutes, as the evaluators' ``window_minutes`` takes it."""
+        return self.window.total_seconds() / 60
+
     def keys_of(self, post: Mapping[str, Any]) -> list[str]:
         """The keys an EnrichedPost v1 counts under for this rule (none when the filters leave it out)."""
         if not self.filters.admits(post):
@@ -274,17 +258,58 @@ class _RuleBase(_Strict):
 
 
 class _SpikeRule(_RuleBase):
-    min_count: int = Field(10, ge=1, description="Fewest posts in the window for the rule to fire.")
-    sensitivity: Sensitivity = Sensitivity(z=3.0)
+    """The parameters of ElastAlert's spike rule, named as there (see streams/alerting/detection.py)."""
+
+    threshold_cur: int = Field(10, ge=1, description="Fewest posts in the window for the rule to fire.")
+    threshold_ref: float = Field(0.0, ge=0, description="Fewest posts the baseline must expect to compare.")
+    spike_height: float | None = Field(3.0, gt=1, le=1000, description="Times usual that is a spike; null: off.")
+    z_score: float | None = Field(3.0, gt=0, le=20, description="Standard deviations that are a spike; null: off.")
+    sensitivity: Literal["low", "medium", "high"] | None = Field(
+        None, description="A word for z_score: low 4, medium 3, high 2 (high fires soonest)."
+    )
+    resolve_z: float = Field(1.0, ge=0, le=20, description="Back within this many std of usual: resolved.")
     baseline: Baseline = Field("auto", description="auto: seasonal once enough history exists, else ewma.")
     warmup: int = Field(6, ge=0, le=10_000, description="Windows of a key seen before the rule may fire for it.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sensitivity_is_a_z_score(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("sensitivity"), str) and data["sensitivity"] in _PRESETS:
+            if "z_score" in data:
+                raise ValueError("give either sensitivity or z_score, not both: sensitivity is a name for a z_score")
+            return {**data, "z_score": _PRESETS[data["sensitivity"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _detector_accepts_it(self) -> _SpikeRule:
+        # The evaluator's own checks (at least one of spike_height and z_score) are the rule's.
+        self.detector()
+        return self
+
+    def detector(self) -> NegativeSpike | VolumeSpike:
+        raise NotImplementedError  # each kind builds its own
+
 
 class NegativeSpikeRule(_SpikeRule):
-    """Negative posts of a key well above their baseline, and (``min_share``) a large enough share of its posts."""
+    """Negative posts of a key well above their baseline (``measure: count``), or their share (``measure: share``)."""
 
     kind: Literal["negative_spike"]
+    measure: Literal["count", "share", "either", "both"] = "count"
+    share_rise: float = Field(0.2, gt=0, le=1, description="Rise of the negative share over usual (0.2 = 20 points).")
     min_share: float | None = Field(None, ge=0, le=1, description="Least share of negative posts (0-1) to fire.")
+
+    def detector(self) -> NegativeSpike:
+        """The evaluator of this rule's windows."""
+        return NegativeSpike(
+            threshold_cur=self.threshold_cur,
+            threshold_ref=self.threshold_ref,
+            spike_height=self.spike_height,
+            z_score=self.z_score,
+            measure=self.measure,
+            share_rise=self.share_rise,
+            resolve_z=self.resolve_z,
+            min_share=self.min_share,
+        )
 
 
 class VolumeSpikeRule(_SpikeRule):
@@ -293,29 +318,59 @@ class VolumeSpikeRule(_SpikeRule):
     kind: Literal["volume_spike"]
     direction: Literal["up", "down", "both"] = "up"
 
+    def detector(self) -> VolumeSpike:
+        """The evaluator of this rule's windows."""
+        return VolumeSpike(
+            direction=self.direction,
+            threshold_cur=self.threshold_cur,
+            threshold_ref=self.threshold_ref,
+            spike_height=self.spike_height,
+            z_score=self.z_score,
+            resolve_z=self.resolve_z,
+        )
+
 
 class FlatlineRule(_RuleBase):
-    """A key that normally talks (``min_expected_rate`` posts an hour) silent for ``silent_minutes``."""
+    """A key that usually has ``min_expected`` posts in ``minutes`` minutes had at most ``max_posts`` in them."""
 
     kind: Literal["flatline"]
     key: KeyField = "source"
-    silent_minutes: int = Field(ge=1, le=7 * 24 * 60)
-    min_expected_rate: float = Field(6.0, gt=0, description="Posts an hour the key usually has, at least.")
+    minutes: int = Field(ge=1, le=7 * 24 * 60, description="Minutes of silence that fire.")
+    max_posts: int = Field(0, ge=0, description="Most posts in those minutes that still count as silence.")
+    min_expected: float = Field(5.0, gt=0, description="Fewest posts the key usually has in those minutes.")
+    warmup: int = Field(6, ge=0, le=10_000, description="Windows of a key seen before the rule may fire for it.")
 
     @model_validator(mode="after")
     def _silence_covers_a_window(self) -> FlatlineRule:
-        if self.silent_minutes * 60 < self.window.total_seconds():
-            raise ValueError("silent_minutes must be at least the window, since silence is seen window by window")
+        if self.minutes < self.window_minutes:
+            raise ValueError("minutes must be at least the window, since silence is seen window by window")
         return self
+
+    def detector(self) -> Flatline:
+        """The evaluator of this rule's windows."""
+        return Flatline(minutes=self.minutes, max_posts=self.max_posts, min_expected=self.min_expected)
 
 
 class NewTermRule(_RuleBase):
-    """A hashtag not seen in the last ``lookback_days`` that reaches ``min_count`` posts in one window."""
+    """A hashtag not seen in the last ``lookback_days`` reaching ``threshold_cur`` posts in one window."""
 
     kind: Literal["new_term"]
     key: Literal["hashtag"] = "hashtag"
-    lookback_days: int = Field(7, ge=1, le=90)
-    min_count: int = Field(20, ge=1)
+    threshold_cur: int = Field(10, ge=1, description="Fewest posts with the term in one window to fire.")
+    lookback_days: int = Field(7, ge=1, le=90, description="Days unseen for a term to be new.")
+    new_for_minutes: int = Field(24 * 60, ge=1, le=30 * 24 * 60, description="Minutes a term stays new.")
+
+    @model_validator(mode="after")
+    def _new_for_a_window(self) -> NewTermRule:
+        if self.new_for_minutes < self.window_minutes:
+            raise ValueError("new_for_minutes must be at least the window, or a burst could end before it is seen")
+        return self
+
+    def detector(self) -> NewTerm:
+        """The evaluator of this rule's windows."""
+        return NewTerm(
+            threshold_cur=self.threshold_cur, lookback_days=self.lookback_days, new_for_minutes=self.new_for_minutes
+        )
 
 
 Rule = Annotated[NegativeSpikeRule | VolumeSpikeRule | FlatlineRule | NewTermRule, Field(discriminator="kind")]
@@ -469,7 +524,6 @@ def _locate(root: yaml.Node, loc: Sequence[int | str]) -> tuple[int, list[int | 
 # The model behind a mapping, named by the last part of its location, to list the fields it knows.
 _MODELS: dict[str, type[BaseModel]] = {
     "filters": Filters,
-    "sensitivity": Sensitivity,
     "subscribers": Subscriber,
     "webhook": WebhookChannel,
     "slack": SlackChannel,

@@ -147,12 +147,18 @@ def test_negative_spike_resolves_when_back_to_baseline() -> None:
 
 def test_negative_share_fires_when_the_share_jumps_at_steady_volume() -> None:
     # Same 25 posts as usual, but 15 of them negative instead of 5: count ×3 by share, z ≈ 4.
-    by_share = NegativeSpike(on="share", share_rise=0.2, threshold_cur=10)
+    by_share = NegativeSpike(measure="share", share_rise=0.2, threshold_cur=10)
     decision = evaluate_negative(15, 25, rule=by_share)
     assert decision.fired and decision.metric == "negative_share"
     assert decision.share_baseline == pytest.approx(0.2, abs=0.05)
     assert not evaluate_negative(7, 25, rule=by_share).fired
     assert evaluate_negative(6, 25, rule=by_share, active=True).action == "resolve"
+
+
+def test_negative_spike_min_share_is_a_floor_on_the_share_whatever_it_measures() -> None:
+    assert evaluate_negative(48, 77, NegativeSpike(min_share=0.4)).fired
+    decision = evaluate_negative(48, 200, NegativeSpike(min_share=0.4))
+    assert not decision.fired and decision.reason == "share below min_share (40%)"
 
 
 def test_a_spike_rule_needs_a_sensitivity() -> None:
