@@ -166,6 +166,41 @@ class DeadLetter(TypedDict):
 
 # --- Alert -------------------------------------------------------------------------------------
 Severity = Literal["info", "warning", "critical"]
+AlertKind = Literal["negative_spike", "volume_spike", "flatline", "new_term"]
+KeyKind = Literal["topic", "watch_term", "source", "hashtag", "all"]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class TermCount(TypedDict):
+    term: Annotated[str, Field(min_length=1, max_length=256)]
+    count: Count
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SamplePost(TypedDict):
+    id: PostId
+    text: Annotated[str, Field(max_length=600, description="The post's text, cut at 500 characters.")]
+    author: Annotated[str, Field(max_length=256, description="The author's handle.")]
+    sentiment: NotRequired[SentimentLabel | None]
+    created_at: NotRequired[Timestamp | None]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class AlertSearch(TypedDict):
+    """The posts behind an alert, ready to look at."""
+
+    cli: Annotated[str, Field(description="An `ascolto search` command line.")]
+    url: Annotated[str, Field(description="The worker API's /api/search URL.")]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Resolution(TypedDict):
+    """The window in which the key was back to its baseline."""
+
+    window_start: Timestamp
+    window_end: Timestamp
+    observed: float
+    summary: str
 
 
 @with_config(ConfigDict(extra="forbid", title="Alert v1"))
@@ -199,6 +234,41 @@ class Alert(TypedDict):
     ]
     created_at: Annotated[Timestamp, Field(description="When the alert was raised.")]
     schema_version: SchemaVersion
+    # What a reader needs to act (all optional in v1: the first producers wrote none of them).
+    status: NotRequired[
+        Annotated[
+            Literal["firing", "resolved"],
+            Field(description="firing, or resolved: the same id again once the key is back to its baseline."),
+        ]
+    ]
+    kind: NotRequired[AlertKind]
+    key_kind: NotRequired[Annotated[KeyKind, Field(description="What the key is: a topic, a watch term, ...")]]
+    language: NotRequired[Annotated[Literal["en", "it"], Field(description="The language of summary.")]]
+    summary: NotRequired[
+        Annotated[
+            str,
+            Field(
+                max_length=1000,
+                description='The change in words: "negative posts about billing: 48 in 10 min, usually 5 ± 2, 9.6×".',
+            ),
+        ]
+    ]
+    window_minutes: NotRequired[Annotated[float, Field(gt=0)]]
+    total: NotRequired[Annotated[Count, Field(description="Posts of the key in the window.")]]
+    negative: NotRequired[Annotated[Count, Field(description="Negative posts of the key in the window.")]]
+    share_negative: NotRequired[Share | None]
+    share_baseline: NotRequired[Annotated[Share | None, Field(description="The usual negative share.")]]
+    baseline_std: NotRequired[Annotated[float, Field(ge=0)]]
+    baseline_source: NotRequired[Literal["seasonal", "ewma", "none"]]
+    ratio: NotRequired[Annotated[float | None, Field(description="observed / baseline; null when nothing was expected.")]]
+    top_terms: NotRequired[Annotated[list[TermCount], Field(max_length=20, description="Hashtags and words of the window.")]]
+    samples: NotRequired[Annotated[list[SamplePost], Field(max_length=5, description="Posts of the window to read first.")]]
+    search: NotRequired[AlertSearch]
+    notify: NotRequired[
+        Annotated[bool, Field(description="False when the rule's realert period held the notification back.")]
+    ]
+    resolved_at: NotRequired[Annotated[Timestamp | None, Field(description="When the resolution was raised.")]]
+    resolution: NotRequired[Resolution | None]
 
 
 #: Every contract by its schema name; ``<name>.v1.json`` beside this module is generated from it.

@@ -186,15 +186,43 @@ def test_alert_id_is_deterministic_from_rule_key_and_window():
     assert a == hashlib.sha256(joined).hexdigest()[:32]
 
 
-# The Elasticsearch type each JSON Schema shape is indexed as.
-ES_TYPES = {"string": {"keyword"}, "date-time": {"date"}, "number": {"double"}, "integer": {"byte", "long"}}
+# The Elasticsearch types each JSON Schema shape may be indexed as (free text: text; ids and labels: keyword).
+ES_TYPES = {
+    "string": {"keyword", "text"},
+    "date-time": {"date"},
+    "number": {"double", "float"},
+    "integer": {"byte", "integer", "long"},
+    "boolean": {"boolean"},
+}
+
+
+def _shape(spec: dict, defs: dict) -> dict:
+    """The JSON Schema of a field's values: nulls, arrays and $refs looked through."""
+    if "$ref" in spec:
+        return _shape(defs[spec["$ref"].rsplit("/", 1)[-1]], defs)
+    if "anyOf" in spec:
+        (only,) = [s for s in spec["anyOf"] if s.get("type") != "null"]
+        return _shape(only, defs)
+    if isinstance(spec.get("type"), list):  # ["number", "null"]
+        (only,) = [t for t in spec["type"] if t != "null"]
+        return _shape({**spec, "type": only}, defs)
+    if spec.get("type") == "array":
+        return _shape(spec["items"], defs)
+    return spec
+
+
+def _check_mapping(mapped: dict, fields: dict, defs: dict) -> None:
+    assert set(mapped) == set(fields)
+    for name, spec in fields.items():
+        shape = _shape(spec, defs)
+        if shape.get("type") == "object":
+            _check_mapping(mapped[name]["properties"], shape["properties"], defs)
+            continue
+        kind = "date-time" if shape.get("format") == "date-time" else shape.get("type", "string")
+        assert mapped[name]["type"] in ES_TYPES[kind], name
 
 
 def test_alerts_mapping_maps_each_alert_field_with_a_matching_type():
     mapped = template_file("alerts.mappings")["template"]["mappings"]["properties"]
-    fields = load_schema("alert")["properties"]
-    assert set(mapped) == set(fields)
-    for name, spec in fields.items():
-        shape = spec.get("items", spec)  # an array of strings is indexed as its items
-        kind = "date-time" if shape.get("format") == "date-time" else shape["type"]
-        assert mapped[name]["type"] in ES_TYPES[kind], name
+    schema = load_schema("alert")
+    _check_mapping(mapped, schema["properties"], schema.get("$defs", {}))
