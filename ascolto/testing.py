@@ -92,8 +92,11 @@ def remove_deployment(settings: Settings, topic_prefix: str) -> None:
     es = es_client(settings)
     try:
         es.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+        es.indices.delete(index=f"{settings.es_alerts_index}*", ignore_unavailable=True, allow_no_indices=True)
         quiet = es.options(ignore_status=404)
         quiet.indices.delete_index_template(name=alias)
+        quiet.indices.delete_index_template(name=settings.es_alerts_index)
+        quiet.cluster.delete_component_template(name=f"{settings.es_alerts_index}@mappings")
         for component in ("settings", "mappings"):
             quiet.cluster.delete_component_template(name=f"{alias}@{component}")
     finally:
@@ -134,6 +137,7 @@ class LocalPipeline:
         overrides = {
             "topic_prefix": f"test-{self.uid}.",
             "es_index": f"test-{self.uid}-posts",
+            "es_alerts_index": f"test-{self.uid}-alerts",
             "app_id": f"test-{self.uid}",
             "web_port": str(free_port()),
             "metrics_port": str(free_port()),
