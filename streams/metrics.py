@@ -48,3 +48,39 @@ ENRICHER_SECONDS = Histogram(
     buckets=(0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1),
 )
 ENRICHER_ERRORS = Counter("ascolto_enricher_errors_total", "Posts an enricher failed on.", ["enricher"])
+
+# --- alerting (per rule; deliveries also per subscriber kind: webhook, slack, teams, email, kafka) ---
+ALERT_RULE_RELOADS = Counter(
+    "ascolto_alert_rule_reloads_total",
+    "Changes of the alert rules file: loaded, or rejected (old rules kept).",
+    ["outcome"],
+)
+ALERTS_FIRED = Counter("ascolto_alerts_fired_total", "Alerts raised, by rule and kind.", ["rule", "kind"])
+ALERTS_RESOLVED = Counter("ascolto_alerts_resolved_total", "Alerts resolved (key back to baseline).", ["rule", "kind"])
+ALERTS_SUPPRESSED = Counter(
+    "ascolto_alerts_suppressed_total", "Alerts raised but not notified: within the rule's realert period.", ["rule"]
+)
+ALERT_LATE_POSTS = Counter(
+    "ascolto_alert_late_posts_total",
+    "Posts too late for their window (past the allowed lateness), not counted.",
+    ["rule"],
+)
+ALERT_KEYS = Gauge("ascolto_alert_keys", "Rule and key pairs the detector tracks in this worker.")
+ALERTS_DELIVERED = Counter(
+    "ascolto_alerts_delivered_total", "Alert notifications a subscriber accepted.", ["rule", "channel"]
+)
+ALERT_DELIVERY_RETRIES = Counter(
+    "ascolto_alert_delivery_retries_total", "Failed delivery attempts that will be retried.", ["rule", "channel"]
+)
+ALERT_DELIVERIES_FAILED = Counter(
+    "ascolto_alert_deliveries_failed_total",
+    "Notifications given up on after the retry period (each also goes to the dead-letter topic).",
+    ["rule", "channel"],
+)
+ALERT_DELIVERY_SECONDS = Histogram(
+    "ascolto_alert_delivery_seconds",
+    "From an alert being raised to a subscriber accepting it.",
+    ["rule", "channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400),
+)
+ALERT_OUTBOX_PENDING = Gauge("ascolto_alert_outbox_pending", "Notifications waiting in the outbox (retries, digests).")
