@@ -269,6 +269,9 @@ class _SpikeRule(_RuleBase):
     )
     resolve_z: float = Field(1.0, ge=0, le=20, description="Back within this many std of usual: resolved.")
     baseline: Baseline = Field("auto", description="auto: seasonal once enough history exists, else ewma.")
+    season: Literal["day", "week"] = Field(
+        "day", description="The seasonal baseline compares with the same time of previous days, or of previous weeks."
+    )
     warmup: int = Field(6, ge=0, le=10_000, description="Windows of a key seen before the rule may fire for it.")
 
     @model_validator(mode="before")
@@ -359,6 +362,9 @@ class NewTermRule(_RuleBase):
     threshold_cur: int = Field(10, ge=1, description="Fewest posts with the term in one window to fire.")
     lookback_days: int = Field(7, ge=1, le=90, description="Days unseen for a term to be new.")
     new_for_minutes: int = Field(24 * 60, ge=1, le=30 * 24 * 60, description="Minutes a term stays new.")
+    warmup: int = Field(
+        6, ge=0, le=10_000, description="Windows after the rule starts in which terms are only new to ascolto."
+    )
 
     @model_validator(mode="after")
     def _new_for_a_window(self) -> NewTermRule:
