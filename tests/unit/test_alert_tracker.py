@@ -215,7 +215,10 @@ def test_the_seasonal_baseline_takes_over_once_there_is_history():
 
 @pytest.mark.parametrize("burst", [40, 0])
 def test_backtest_finds_the_burst_in_window_counts(burst):
-    series = {"billing": [(T0 + m * 60, 20, 2) for m in range(30)], "tariffe": [(T0 + m * 60, 20, 2) for m in range(30)]}
+    series = {
+        "billing": [(T0 + m * 60, 20, 2) for m in range(30)],
+        "tariffe": [(T0 + m * 60, 20, 2) for m in range(30)],
+    }
     series["billing"][20] = (T0 + 20 * 60, 45, burst or 2)
     findings = backtest(NEG, series)
     if burst:
