@@ -28,10 +28,11 @@ from streams.stream_topics import StreamTopics
 log = logging.getLogger(__name__)
 
 
-def _consumer(settings: Settings, kafka: KafkaConnection, topic: str) -> AIOKafkaConsumer:
+def _consumer(settings: Settings, kafka: KafkaConnection, topic: str, group_suffix: str = "index") -> AIOKafkaConsumer:
+    """A batch consumer of ``topic`` in group ``<app id>-<group_suffix>``, committing only when told."""
     return AIOKafkaConsumer(
         topic,
-        group_id=f"{settings.app_id}-index",
+        group_id=f"{settings.app_id}-{group_suffix}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.index_batch_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ascolto.cli import (
+    alerts_cmd,
     connect_cmd,
     demo_cmd,
     dlq_cmd,
@@ -32,6 +33,7 @@ app.add_typer(connect_cmd.app, name="connect")
 app.add_typer(index_cmd.app, name="index")
 app.add_typer(kibana_cmd.app, name="kibana")
 app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(alerts_cmd.app, name="alerts")
 app.command("worker")(worker_cmd.worker)
 app.command("enrich")(enrich_cmd.enrich)
 app.command("search")(search_cmd.search)
