@@ -124,8 +124,43 @@ class Settings(BaseSettings):
         None, description="YAML of alert rules (streams/alerting/rule_examples); default: none, no alerts fire."
     )
     reload_seconds: float = Field(
-        5.0, gt=0, description="How often taxonomy and watch-term files are checked for changes."
+        5.0, gt=0, description="How often taxonomy, watch-term and alert rule files are checked for changes."
     )
+    alert_lateness_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=86400,
+        description="How long after its end a detector window still takes late posts (event time) before it is "
+        "evaluated and closed.",
+    )
+    alert_tick_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the detector closes due windows of keys that had no posts."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL of the worker's API as alert readers reach it (the ready search in alerts); "
+        "default: http://127.0.0.1:<web port>.",
+    )
+    # --- Alert delivery (streams/alerting: notifier, outbox, e-mail) -----------------------
+    alert_retry_for_seconds: float = Field(
+        86400.0, gt=0, description="How long a failing alert delivery is retried before it goes to the dead letters."
+    )
+    alert_retry_initial_seconds: float = Field(
+        5.0, gt=0, description="Wait before the first retry of a failed alert delivery; doubles on each failure."
+    )
+    alert_retry_max_seconds: float = Field(
+        300.0, gt=0, description="Longest wait between retries of an alert delivery."
+    )
+    smtp_host: str = Field("localhost", description="SMTP server that sends alert e-mails.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port: 587 for starttls, 465 for tls, 25 for none.")
+    # starttls by default: alerts and the login never cross the network in clear unless someone says so.
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="SMTP transport security: starttls (upgrade), tls (implicit, port 465) or none."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login user; none: no login.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP login password; never logged.")
+    smtp_from: str = Field("ascolto@localhost", description="Sender address of alert e-mails.")
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Longest wait for the SMTP server per e-mail.")
     max_future_seconds: float = Field(
         86400.0, ge=0, description="Posts dated further ahead of the worker's clock go to the dead-letter topic."
     )
@@ -270,6 +305,11 @@ class Settings(BaseSettings):
     def es_url_safe(self) -> str:
         """``es_url`` for messages and logs: credentials in the URL are masked."""
         return re.sub(r"//[^/@]+@", "//***@", self.es_url)
+
+    @property
+    def api_url(self) -> str:
+        """Where alert readers reach the worker's API: ASCOLTO_PUBLIC_URL, else the local web port."""
+        return (self.public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic such as ``posts.raw``."""

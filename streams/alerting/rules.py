@@ -148,6 +148,7 @@ class WebhookChannel(_Strict):
     url: Annotated[str, _URL]
     secret_env: EnvName
     timeout_seconds: float = Field(10.0, gt=0, le=120)
+    digest: Duration | None = None  # batch this subscriber's alerts into one message per period (e.g. 1h)
 
 
 class SlackChannel(_Strict):
@@ -155,6 +156,7 @@ class SlackChannel(_Strict):
 
     kind: ClassVar[str] = "slack"
     url_env: EnvName
+    digest: Duration | None = None  # batch this subscriber's alerts into one message per period (e.g. 1h)
 
 
 class TeamsChannel(_Strict):
@@ -162,6 +164,7 @@ class TeamsChannel(_Strict):
 
     kind: ClassVar[str] = "teams"
     url_env: EnvName
+    digest: Duration | None = None  # batch this subscriber's alerts into one message per period (e.g. 1h)
 
 
 class EmailChannel(_Strict):
@@ -170,6 +173,7 @@ class EmailChannel(_Strict):
     kind: ClassVar[str] = "email"
     to: Annotated[tuple[Annotated[str, AfterValidator(_email)], ...], BeforeValidator(_listify), Field(min_length=1)]
     language: Language | None = None
+    digest: Duration | None = None  # batch this subscriber's alerts into one message per period (e.g. 1h)
 
 
 class KafkaChannel(_Strict):
