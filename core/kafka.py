@@ -22,6 +22,8 @@ RAW = "posts.raw"
 ENRICHED = "posts.enriched"
 DLQ = "posts.dlq"
 ALERTS = "alerts"
+#: The detector's internal topic: per rule and key counts, keyed so that each key has one partition (and one owner).
+TALLIES = "alerts.tallies"
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,17 @@ class TopicNames:
     enriched: str
     dlq: str
     alerts: str
+    tallies: str
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
-        return cls(settings.topic(RAW), settings.topic(ENRICHED), settings.topic(DLQ), settings.topic(ALERTS))
+        return cls(
+            settings.topic(RAW),
+            settings.topic(ENRICHED),
+            settings.topic(DLQ),
+            settings.topic(ALERTS),
+            settings.topic(TALLIES),
+        )
 
 
 def kafka_client_config(settings: Settings) -> dict[str, Any]:
@@ -125,6 +134,8 @@ def ensure_topics(settings: Settings, *, processes: int | None = None) -> TopicN
         configs = {"max.message.bytes": str(settings.max_message_bytes)}
         per_topic = {name: configs for name in (names.raw, names.enriched, names.alerts)}
         per_topic[names.dlq] = {**configs, **dlq_retention(settings)}
+        # Tallies matter only until the detector has counted them (its state is in its changelog).
+        per_topic[names.tallies] = {**configs, "retention.ms": str(7 * 86_400_000)}
         wanted = [
             NewTopic(name, settings.topic_partitions, settings.topic_replication, topic_configs=topic_configs)
             for name, topic_configs in per_topic.items()

@@ -8,6 +8,8 @@ from elasticsearch import AsyncElasticsearch
 from core.kafka import TopicNames
 from core.kafka_config import KafkaConnection
 from core.settings import Settings
+from streams.alerting.rulebook import RuleBook
+from streams.detect_agent import add_detector
 from streams.enrich_agent import add_enrich_agent
 from streams.enrichers.chain import chain_from_settings
 from streams.index_agent import add_index_agent
@@ -53,4 +55,8 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
     # One connection (one TLS context, secrets registered once) for Faust and both aiokafka clients.
     add_enrich_agent(app, topics, chain_from_settings(settings), settings, kafka)
     add_index_agent(app, topics, es, settings, kafka)
+    if settings.alert_rules is not None:
+        # Checked here, before any I/O: a worker never starts on a rules file it cannot use.
+        rulebook = RuleBook(settings.alert_rules)
+        add_detector(app, settings, rulebook, TopicNames.of(settings), kafka)
     return app

@@ -125,13 +125,13 @@ class BatchPublisher:
         handed.append(batch)
 
 
-def enrich_producer(settings: Settings, kafka: KafkaConnection) -> AIOKafkaProducer:
+def enrich_producer(settings: Settings, kafka: KafkaConnection, role: str = "enrich") -> AIOKafkaProducer:
     """The enrich agent's producer: acks from all in-sync replicas and idempotent, so the retries of
     one producer session never duplicate nor reorder a partition's records; compressed like every
     ascolto producer. Call it inside the running event loop."""
     return AIOKafkaProducer(
         **kafka.for_aiokafka(),
-        client_id=f"{settings.app_id}-enrich",
+        client_id=f"{settings.app_id}-{role}",
         acks="all",
         enable_idempotence=True,
         compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,

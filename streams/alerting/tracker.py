@@ -181,7 +181,12 @@ class KeyTracker:
         self.first_seen: float | None = None
         self.previously_seen: float | None = None
         self.last_seen: float | None = None
+        #: Event time of the first post counted: the detector has watched this rule at least since then.
+        self.created: float | None = None
+        #: Posts not counted because they came after their window closed (reset by whoever reports them).
         self.late = 0
+        #: True when the seasonal history changed since the flag was last cleared (it is stored apart: it is big).
+        self.history_changed = False
 
     # --- feeding it ---------------------------------------------------------------------------
     def add(self, rule: Rule, sightings: Iterable[Sighting], clock: Clock) -> list[dict[str, Any]]:
@@ -200,6 +205,7 @@ class KeyTracker:
                 self.late += 1
                 continue
             self.watermark = max(self.watermark, s.ts)
+            self.created = s.ts if self.created is None else min(self.created, s.ts)
             if isinstance(rule, NewTermRule):
                 self._sighted(s.ts, rule)
             self.windows.setdefault(start, Window()).add(s, prefer_negative=isinstance(rule, NegativeSpikeRule))
@@ -325,6 +331,7 @@ class KeyTracker:
             self.history_negative = SeasonalHistory(period=period, seasons=7)
         self.history_total = self.history_total.record(start, window.total)
         self.history_negative = self.history_negative.record(start, window.negative)
+        self.history_changed = True
 
     def _sighted(self, ts: float, rule: NewTermRule) -> None:
         lookback = rule.lookback_days * DAY
@@ -407,8 +414,6 @@ class KeyTracker:
             "closed_until": self.closed_until,
             "ewma_total": self.ewma_total.to_dict(),
             "ewma_negative": self.ewma_negative.to_dict(),
-            "history_total": None if self.history_total is None else self.history_total.to_dict(),
-            "history_negative": None if self.history_negative is None else self.history_negative.to_dict(),
             "recent": self.recent,
             "active": self.active,
             "last_notified": self.last_notified,
@@ -417,7 +422,19 @@ class KeyTracker:
             "first_seen": self.first_seen,
             "previously_seen": self.previously_seen,
             "last_seen": self.last_seen,
+            "created": self.created,
         }
+
+    def history_dict(self) -> dict[str, Any] | None:
+        """The seasonal history (a week of windows: stored apart from the rest, and only when it changed)."""
+        if self.history_total is None or self.history_negative is None:
+            return None
+        return {"total": self.history_total.to_dict(), "negative": self.history_negative.to_dict()}
+
+    def load_history(self, data: Mapping[str, Any] | None) -> None:
+        if data is not None:
+            self.history_total = SeasonalHistory.from_dict(data["total"])
+            self.history_negative = SeasonalHistory.from_dict(data["negative"])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> KeyTracker:
@@ -426,15 +443,13 @@ class KeyTracker:
         t.closed_until = data["closed_until"]
         t.ewma_total = Ewma.from_dict(data["ewma_total"])
         t.ewma_negative = Ewma.from_dict(data["ewma_negative"])
-        if data.get("history_total") is not None and data.get("history_negative") is not None:
-            t.history_total = SeasonalHistory.from_dict(data["history_total"])
-            t.history_negative = SeasonalHistory.from_dict(data["history_negative"])
         t.recent = list(data["recent"])
         t.active = data["active"]
         t.last_notified = data["last_notified"]
         t.offsets = {int(p): int(o) for p, o in data["offsets"].items()}
         t.watermark = float(data["watermark"])
         t.first_seen, t.previously_seen, t.last_seen = data["first_seen"], data["previously_seen"], data["last_seen"]
+        t.created = data.get("created")
         return t
 
 

@@ -140,7 +140,8 @@ def test_state_survives_a_round_trip_through_its_table_value():
     steady(tracker, NEG, feed, range(10))
     tracker.add(NEG, feed.posts(10, 45, negative=40), clock(10.5))
     copy = KeyTracker.from_dict(tracker.to_dict())
-    assert copy.to_dict() == tracker.to_dict()
+    copy.load_history(tracker.history_dict())
+    assert copy.to_dict() == tracker.to_dict() and copy.history_dict() == tracker.history_dict()
     # The restored copy does not fire again for the same spike, and resolves it.
     assert copy.add(NEG, feed.posts(10, 5, negative=5), clock(10.7)) == []
     events = steady(copy, NEG, feed, range(11, 14))
