@@ -4,8 +4,10 @@ Elasticsearch), and the alerts index sink (dead letters, waiting for Elasticsear
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -16,6 +18,7 @@ from typer.testing import CliRunner
 import elastic.alerts
 from ascolto.cli.alerts_cmd import alert_row, backtest_total, describe_alert
 from ascolto.cli.main import app
+from core.errors import ElasticsearchUnavailable
 from core.settings import Settings
 from elastic.alerts import PostSelection, window_counts
 from schemas import alert_id, validate
@@ -412,3 +415,42 @@ def test_the_sink_waits_for_elasticsearch_and_loses_nothing() -> None:
     assert es.bulks == 4 and len(waits) == 3
     assert waits == sorted(waits) and waits[0] < waits[-1]  # backing off
     assert firing()["id"] in es.docs
+
+
+# --- test and errors ------------------------------------------------------------------------------------
+def test_test_prints_one_line_per_subscriber_and_fails_when_one_did_not_take_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: billing\n"
+        "    kind: negative_spike\n"
+        "    subscribers:\n"
+        "      - webhook: {url: 'https://ops.example.com/hook', secret_env: HOOK_SECRET}\n"
+        "      - slack: {url_env: SLACK_URL}\n",
+        encoding="utf-8",
+    )
+    sent: list[str] = []
+
+    async def send_test(rule: Any, settings: Settings) -> list[Any]:
+        sent.append(rule.name)
+        return [
+            SimpleNamespace(subscriber="webhook https://ops.example.com/hook", ok=True, error=None),
+            SimpleNamespace(subscriber="slack (SLACK_URL)", ok=False, error="SLACK_URL is not set."),
+        ]
+
+    # The notifier's module, replaced: the command only needs its send_test.
+    monkeypatch.setitem(sys.modules, "streams.alerting.delivery", SimpleNamespace(send_test=send_test))
+    result = CliRunner().invoke(app, ["alerts", "test", "billing", "--rules", str(rules)])
+    assert sent == ["billing"]
+    assert result.exit_code == 1
+    assert "✓ webhook https://ops.example.com/hook" in result.output
+    assert "✗ slack (SLACK_URL): SLACK_URL is not set." in result.output
+    assert "1 of 2 subscriber(s) did not take the test notification" in result.output
+
+
+def test_list_says_in_one_sentence_that_elasticsearch_is_not_there() -> None:
+    result = CliRunner().invoke(app, ["alerts", "list"])
+    assert isinstance(result.exception, ElasticsearchUnavailable)
+    assert "Cannot reach Elasticsearch" in str(result.exception) and "ascolto stack up" in str(result.exception)
