@@ -9,13 +9,18 @@ noise about transport, a source that stops, and a hashtag nobody used before.
 from __future__ import annotations
 
 import itertools
+import signal
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pytest
+from kafka import KafkaConsumer
 
-from ascolto.testing import LocalPipeline, make_post
+from ascolto.testing import LocalPipeline, make_post, wait_for
+from core.kafka import kafka_client_config
 from schemas import validate
 
 pytestmark = pytest.mark.integration
@@ -131,3 +136,87 @@ def test_a_new_hashtag_burst_fires_new_term_once(alerts):
 
 def test_nothing_else_fired(alerts):
     assert len(alerts) == 4, [(a["rule"], a["key"], a["status"]) for a in alerts]
+
+
+# --- a worker killed mid-window --------------------------------------------------------------------
+RESTART_RULES = """
+rules:
+  - name: billing_negative
+    kind: negative_spike
+    filters: {topic: [billing]}
+    key: topic
+    window: 1m
+    threshold_cur: 25
+    warmup: 5
+"""
+
+
+def stored_tracker(pipeline: LocalPipeline, key: bytes) -> dict[str, Any] | None:
+    """The newest state of one key in the detector's changelog topic, as a restarted worker recovers it."""
+    consumer = KafkaConsumer(
+        f"{pipeline.settings.app_id}-alert-trackers-changelog",
+        **kafka_client_config(pipeline.settings),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+    )
+    try:
+        values = [r.value for r in consumer if r.key == key]
+    finally:
+        consumer.close()
+    return orjson.loads(values[-1])["tracker"] if values and values[-1] is not None else None
+
+
+def sigkill_and_restart(pipeline: LocalPipeline) -> None:
+    assert pipeline.worker is not None
+    psutil.Process(pipeline.worker.pid).send_signal(signal.SIGKILL)
+    pipeline.worker.wait(timeout=30)
+    pipeline.start_worker()
+
+
+def burst_posts(start: datetime, first: int, count: int) -> list[dict[str, Any]]:
+    """Negative billing posts in minute 15, the ``first``-th to the ``first + count``-th second of it."""
+    base = start + timedelta(minutes=15)
+    return [post(NEGATIVE_BILL, base + timedelta(seconds=first + i * 0.5)) for i in range(count)]
+
+
+def test_a_worker_killed_mid_window_keeps_its_counts_and_raises_one_alert(tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RESTART_RULES, encoding="utf-8")
+    key = b"billing_negative\x1fbilling"
+    start = (datetime.now(UTC) - timedelta(minutes=40)).replace(second=0, microsecond=0)
+    window = str(int((start + timedelta(minutes=15)).timestamp()))
+    with LocalPipeline(
+        alert_rules=str(rules), alert_lateness_seconds="5", alert_tick_seconds="0.5", topic_partitions="1"
+    ) as pipeline:
+        pipeline.start_worker()
+        baseline = [p for m in range(15) for p in minute_of_posts(start, m, rss=False)]
+        pipeline.publish(baseline + burst_posts(start, 1, 15))
+
+        # Half the burst is counted and stored: under threshold_cur, nothing fired yet. Kill the worker.
+        def half_counted() -> bool:
+            tracker = stored_tracker(pipeline, key)
+            return bool(tracker) and tracker["windows"].get(window, {}).get("negative", 0) >= 15
+
+        wait_for(half_counted, timeout=120, what="the first half of the burst in the detector's changelog")
+        sigkill_and_restart(pipeline)
+
+        # The second half after the restart: together over threshold_cur, so the spike fires, counted in full.
+        pipeline.publish(burst_posts(start, 10, 15) + minute_of_posts(start, 16, rss=False))
+        fired = [orjson.loads(r.value) for r in pipeline.read(pipeline.topics.alerts, expected=1, timeout=120)]
+        assert [a["status"] for a in fired] == ["firing"]
+        # Neither half alone reaches threshold_cur (25): the alert proves the counts survived the kill. It fires
+        # as soon as the count gets there, so it may hold a few less than all 30; never more (nothing twice).
+        assert 25 <= fired[0]["negative"] <= 30
+
+        # Killed again while the alert is in force: the restarted worker knows it, fires nothing twice, resolves.
+        wait_for(
+            lambda: (stored_tracker(pipeline, key) or {}).get("active") is not None,
+            timeout=60,
+            what="the alert in force stored",
+        )
+        sigkill_and_restart(pipeline)
+        pipeline.publish([p for m in range(17, 21) for p in minute_of_posts(start, m, rss=False)])
+        records = pipeline.read(pipeline.topics.alerts, expected=2, timeout=120)
+        alerts = [orjson.loads(r.value) for r in records]
+        assert [(a["id"], a["status"]) for a in alerts] == [(fired[0]["id"], "firing"), (fired[0]["id"], "resolved")]
