@@ -212,12 +212,14 @@ def window_counts(
     since: datetime,
     until: datetime,
     max_keys: int = 50,
+    newest_keys: bool = False,
 ) -> WindowCounts:
     """Posts and negative posts per key value and window, for every whole window from ``since`` to ``until``.
 
     ``key`` is a rule key (topic, watch_term, source, hashtag or all); a filter on the keyed field
     narrows the keys too, as the detector does. Only the ``max_keys`` keys with the most posts are
-    counted. Raises ValueError when the range holds more than :data:`MAX_WINDOWS` windows.
+    counted, or with ``newest_keys`` the ones first seen last (new terms: the busiest are the old ones).
+    Raises ValueError when the range holds more than :data:`MAX_WINDOWS` windows.
     """
     if key not in KEY_FIELDS:
         raise ValueError(f"key must be one of {', '.join(KEY_FIELDS)}, not {key!r}")
@@ -239,7 +241,7 @@ def window_counts(
     keys: list[str] | None = None
     keys_total = 1
     if key_field is not None:
-        keys, keys_total = _top_keys(client, settings, filters, key_field, wanted, max_keys)
+        keys, keys_total = _top_keys(client, settings, filters, key_field, wanted, max_keys, newest_keys)
         if not keys:
             return WindowCounts({}, 0, window_seconds, start, end)
         filters.append({"terms": {key_field: keys}})
@@ -267,8 +269,13 @@ def _top_keys(
     key_field: str,
     wanted: Sequence[str],
     max_keys: int,
+    newest: bool,
 ) -> tuple[list[str], int]:
     terms: dict[str, Any] = {"field": key_field, "size": max_keys}
+    keys_agg: dict[str, Any] = {"terms": terms}
+    if newest:
+        terms["order"] = {"first_seen": "desc"}
+        keys_agg["aggs"] = {"first_seen": {"min": {"field": "created_at"}}}
     if wanted:
         terms["include"] = list(wanted)
     resp = _search(
@@ -277,7 +284,7 @@ def _top_keys(
         {
             "query": {"bool": {"filter": filters}},
             "aggs": {
-                "keys": {"terms": terms},
+                "keys": keys_agg,
                 "how_many": {"cardinality": {"field": key_field}},
             },
         },

@@ -341,6 +341,7 @@ def _counts(settings: Settings, rule: Rule, since: datetime, until: datetime, ma
                 since=since,
                 until=until,
                 max_keys=max_keys,
+                newest_keys=isinstance(rule, NewTermRule),
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--since") from None
@@ -351,7 +352,9 @@ def backtest(
     rule_name: Annotated[str, typer.Argument(metavar="RULE", help="The rule to replay.")],
     since: Annotated[str, typer.Option(help="Replay posts created since: 24h, 7d or an ISO date.")] = "7d",
     until: Annotated[str, typer.Option(help="... and before: 1h, 2d, an ISO date or now.")] = "now",
-    max_keys: Annotated[int, typer.Option(min=1, max=1000, help="Replay the N keys with the most posts.")] = 50,
+    max_keys: Annotated[
+        int, typer.Option(min=1, max=1000, help="Replay the N keys with the most posts (new_term: seen last).")
+    ] = 50,
     rules_file: RulesFile = None,
     as_json: AsJson = False,
 ) -> None:

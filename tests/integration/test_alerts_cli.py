@@ -218,3 +218,56 @@ def test_backtest_finds_the_burst_in_the_indexed_posts_and_nothing_else(tmp_path
 
         missing = pipeline.cli("alerts", "backtest", "nope", "--rules", str(rules), check=False)
         assert missing.returncode == 1 and "No rule named 'nope'" in missing.stderr
+
+
+NEW_TERM_RULES = """
+rules:
+  - name: new_tags
+    kind: new_term
+    window: 10m
+    threshold_cur: 10
+    lookback_days: 1
+    new_for_minutes: 60
+"""
+
+
+def test_backtest_of_new_term_reads_the_lookback_and_keeps_the_newest_terms(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(NEW_TERM_RULES, encoding="utf-8")
+    now = datetime.now(UTC)
+    last = now.replace(minute=now.minute // 10 * 10, second=0, microsecond=0) - timedelta(minutes=10)
+    windows = 26 * 6  # the day of lookback and two hours
+    first = last - timedelta(minutes=10 * (windows - 1))
+    posts: list[dict[str, Any]] = []
+
+    def add(tag: str, at: datetime, count: int) -> None:
+        for i in range(count):
+            post = _post(len(posts), "misc", at + timedelta(seconds=5 + i), negative=False)
+            post["entities"]["hashtags"] = [tag]
+            posts.append(post)
+
+    for w in range(windows):
+        for tag in ("#acme", "#news", "#italia"):  # busy and old: never new
+            add(tag, first + timedelta(minutes=10 * w), 3)
+    add("#back", last - timedelta(hours=20), 2)  # seen within the lookback (and no longer new) ...
+    add("#back", last - timedelta(minutes=50), 12)  # ... so this burst is not new
+    burst = last - timedelta(minutes=60)
+    add("#blackout", burst, 15)  # never seen before: new
+    with LocalPipeline(tmp_path) as pipeline:
+        bootstrap_posts_index(pipeline.settings)
+        body: list[Any] = []
+        for post in posts:
+            body += [{"index": {"_index": pipeline.settings.es_index, "_id": post["id"]}}, post]
+        assert not pipeline.es.bulk(operations=body, refresh=True)["errors"]
+
+        since = to_rfc3339(last - timedelta(minutes=110))
+        until = to_rfc3339(last + timedelta(minutes=10))
+        # Two keys only: the busiest would be the old tags; the newest are #blackout and #back.
+        args = ("alerts", "backtest", "new_tags", "--rules", str(rules), "--since", since, "--until", until)
+        found = [orjson.loads(line) for line in pipeline.cli(*args, "--max-keys", "2", "--json").stdout.splitlines()]
+        # #blackout resolves once it is no longer new (new_for_minutes); #back was seen in the lookback.
+        assert [(f["key"], f["action"]) for f in found] == [("#blackout", "fire"), ("#blackout", "resolve")]
+        assert datetime.fromisoformat(found[0]["window_start"]) == burst
+        text = pipeline.cli(*args, "--max-keys", "2")
+        assert "replaying the 2 keys" in text.stderr and "of 5" in text.stderr
+        assert "new_tags would have fired once for 1 key" in text.stderr
