@@ -3,6 +3,11 @@
 For demos, tests and benchmarks. Seeded, so a run can be repeated exactly (and a repeated run
 yields the same post ids, which the index de-duplicates). A burst of negative posts about one
 brand can be injected: the spike the demo shows.
+
+With ``backdate`` the posts are stamped across the past instead of now: post n of ``count`` is
+created at ``now - backdate + n * backdate / count``, so a run of seconds is minutes or hours of
+event time (what the alert detector needs to learn a baseline), and the burst's posts share the
+time of the post they come after, a millisecond apart.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from connectors.base import Pacer, Rejected, Source
 from schemas import RawPost, raw_post
@@ -138,6 +144,8 @@ class GeneratorSource(Source):
     negative_share: float = 0.35
     seed: int | None = None
     burst: Burst | None = None
+    #: Spread the ``count`` posts over this much of the past, ending now (needs ``count``).
+    backdate: timedelta | None = None
     run_id: str = field(init=False)
     name: str = field(default="generator", init=False)
 
@@ -147,6 +155,11 @@ class GeneratorSource(Source):
         # Same seed → same ids, so a repeated run replays instead of adding posts.
         self.run_id = f"s{self.seed}"
         self._rng = random.Random(self.seed)
+        if self.backdate is not None:
+            if self.count is None:
+                raise ValueError("backdating spreads a known number of posts: give a count with it")
+            if self.backdate <= timedelta(0):
+                raise ValueError("backdate must be longer than zero")
 
     def estimated_total(self) -> int | None:
         if self.count is None:
@@ -155,20 +168,38 @@ class GeneratorSource(Source):
 
     def __iter__(self) -> Iterator[RawPost | Rejected]:
         pacer = Pacer(self.rate)
+        start = datetime.now(UTC) - self.backdate if self.backdate is not None else None
         n = 0
         while self.count is None or n < self.count:
             if self.burst and n == self.burst.after:
-                # Burst posts skip pacing: that is what makes them a spike.
+                # Burst posts skip pacing: that is what makes them a spike. Backdated, they share the
+                # time of the post before them: the spike is in event time too.
+                at = self._created_at(start, max(n - 1, 0))
                 for b in range(self.burst.size):
                     yield self.post(
-                        f"burst-{b}", sentiment="negative", brand=self.burst.brand, topic=self.burst.subject_topic
+                        f"burst-{b}",
+                        sentiment="negative",
+                        brand=self.burst.brand,
+                        topic=self.burst.subject_topic,
+                        created_at=None if at is None else at + timedelta(milliseconds=b + 1),
                     )
             pacer.wait()
-            yield self.post(str(n))
+            yield self.post(str(n), created_at=self._created_at(start, n))
             n += 1
 
+    def _created_at(self, start: datetime | None, n: int) -> datetime | None:
+        if start is None or self.backdate is None or not self.count:
+            return None
+        return start + n * self.backdate / self.count
+
     def post(
-        self, suffix: str, *, sentiment: str | None = None, brand: str | None = None, topic: str | None = None
+        self,
+        suffix: str,
+        *,
+        sentiment: str | None = None,
+        brand: str | None = None,
+        topic: str | None = None,
+        created_at: datetime | None = None,
     ) -> RawPost:
         """One synthetic post; the choices not given are drawn from the seeded generator."""
         rng = self._rng
@@ -197,6 +228,7 @@ class GeneratorSource(Source):
             handle=rng.choice(HANDLES),
             followers=rng.randrange(10, 5000),
             lang_hint=lang,
+            created_at=None if created_at is None else created_at.isoformat(timespec="milliseconds"),
             metrics={"likes": rng.randrange(0, 50), "reposts": rng.randrange(0, 10), "replies": rng.randrange(0, 5)},
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from connectors.file import Columns, FileSource
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 from connectors.producer import PostProducer
 from core.settings import get_settings
+from streams.alerting.rules import parse_duration
 
 app = typer.Typer(help="Publish posts from a source to Kafka (posts.raw).", no_args_is_help=True)
 
@@ -65,6 +67,13 @@ def file(
     run_source(FileSource(path, fmt=fmt, columns=columns, source=source), rate, metrics_port=metrics_port)
 
 
+def _duration(text: str, option: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
 @app.command("generator")
 def generator(
     count: Annotated[int | None, typer.Option(min=1, help="Posts to generate (default: until Ctrl-C).")] = None,
@@ -78,11 +87,17 @@ def generator(
     ] = None,
     burst_size: Annotated[int, typer.Option(min=1, help="Posts in the burst.")] = 200,
     burst_brand: Annotated[str | None, typer.Option(help="Who the burst is about (default: the first brand).")] = None,
+    backdate: Annotated[
+        str | None,
+        typer.Option(help="Spread the --count posts over this much of the past, ending now (like 30m, 2h, 1d)."),
+    ] = None,
     metrics_port: MetricsPort = 0,
 ) -> None:
     """Synthetic Italian and English posts about brands and public services, with an optional negative burst."""
     brand_list = [b.strip() for b in brands.split(",") if b.strip()] if brands else list(DEFAULT_BRANDS)
     burst = Burst(burst_after, burst_size, burst_brand or brand_list[0]) if burst_after is not None else None
+    if backdate is not None and count is None:
+        raise typer.BadParameter("needs --count: the posts are spread evenly over the span", param_hint="--backdate")
     source = GeneratorSource(
         count=count,
         rate=rate,
@@ -91,6 +106,7 @@ def generator(
         negative_share=negative_share,
         seed=seed,
         burst=burst,
+        backdate=None if backdate is None else _duration(backdate, "--backdate"),
     )
     console.print(f"generator run {source.run_id} (repeat it with --seed {source.seed})")
     # The generator paces itself, so that bursts can skip the pacing.
