@@ -311,7 +311,9 @@ class KeyTracker:
         events: list[dict[str, Any]] = []
         if decision.fired and self.active is None:
             events.append(self._fire(rule, start, window, decision, clock))
-        elif decision.action == "resolve" and self.active is not None:
+        elif decision.action == "resolve" and self.active is not None and _iso(start) > self.active["window_start"]:
+            # Only a window after the alert's resolves it: the one before may close later than the
+            # alert fired (its lateness), and it says nothing about whether the spike is over.
             events.append(self._resolve(rule, start, window, decision, clock))
         self._learn(rule, start, window, ewma=self.active is None)
         self.recent = [*self.recent, window.total][-64:]
