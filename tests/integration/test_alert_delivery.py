@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import signal
 import threading
 import urllib.request
 import uuid
@@ -17,6 +18,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 import orjson
+import psutil
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
@@ -102,6 +104,10 @@ rules:
     kind: volume_spike
     subscribers:
       - webhook: {{url: "http://127.0.0.1:{dead}/hook", secret_env: {env}, timeout_seconds: 2}}
+  - name: kill_hook
+    kind: volume_spike
+    subscribers:
+      - webhook: {{url: "http://127.0.0.1:{kill}/hook", secret_env: {env}, timeout_seconds: 2}}
 """
 
 
@@ -109,9 +115,9 @@ rules:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     mp = pytest.MonkeyPatch()
     mp.setenv(SECRET_ENV, SECRET)  # reaches the worker through its environment
-    hook, late, dead = free_port(), free_port(), free_port()
+    hook, late, dead, kill = free_port(), free_port(), free_port(), free_port()
     rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    rules.write_text(RULES.format(hook=hook, late=late, dead=dead, env=SECRET_ENV))
+    rules.write_text(RULES.format(hook=hook, late=late, dead=dead, kill=kill, env=SECRET_ENV))
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
@@ -124,10 +130,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             smtp_security="none",
             alert_retry_initial_seconds="0.5",
             alert_retry_max_seconds="1",
-            alert_retry_for_seconds="12",
+            # Long enough for a SIGKILLed worker's restart and its partitions' return (session timeout).
+            alert_retry_for_seconds="30",
         ) as pipeline:
             pipeline.start_worker()
-            yield {"pipeline": pipeline, "receiver": receiver, "mailbox": mailbox, "late": late, "rules": rules}
+            # Raised first: its retry period runs out while the other tests run.
+            dead_alert = make_alert("dead_hook")
+            publish(pipeline, dead_alert)
+            yield {
+                "pipeline": pipeline,
+                "receiver": receiver,
+                "mailbox": mailbox,
+                "late": late,
+                "kill": kill,
+                "rules": rules,
+                "dead_alert": dead_alert,
+            }
     finally:
         receiver.stop()
         smtp.stop()
@@ -224,10 +242,7 @@ def test_a_receiver_that_is_down_gets_the_alert_when_it_comes_back(world: dict[s
 
 
 def test_a_receiver_that_never_comes_back_ends_in_the_dead_letters(world: dict[str, Any]) -> None:
-    pipeline = world["pipeline"]
-    alert = make_alert("dead_hook")
-    publish(pipeline, alert)
-
+    pipeline, alert = world["pipeline"], world["dead_alert"]  # raised when the worker started
     letters = pipeline.read_dead_letters(1, timeout=60)  # nothing else of this deployment is dead-lettered
     found = next(x for x in letters if x["stage"] == "notify" and alert["id"] in x["error"])
     assert "webhook" in found["error"] and orjson.loads(found["original"])["id"] == alert["id"]
@@ -243,3 +258,22 @@ def test_send_test_reaches_every_subscriber(world: dict[str, Any]) -> None:
     assert [o.ok for o in outcomes] == [True, True, True], outcomes
     assert any(b.get("test") is True for b in receiver.bodies)
     assert len(mailbox.messages) == before + 1 and "PROVA" in mailbox.messages[-1]["Subject"]
+
+
+def test_pending_deliveries_survive_a_sigkill_of_the_worker(world: dict[str, Any]) -> None:
+    pipeline = world["pipeline"]
+    alert = make_alert("kill_hook")
+    publish(pipeline, alert)
+    wait_for(
+        lambda: metric(pipeline, "ascolto_alert_delivery_retries_total", "kill_hook") >= 1, timeout=60, what="a retry"
+    )
+    assert pipeline.worker is not None
+    psutil.Process(pipeline.worker.pid).send_signal(signal.SIGKILL)
+    pipeline.worker.wait(timeout=30)
+    pipeline.start_worker()  # restores the outbox from its changelog topic
+    receiver = Receiver(world["kill"]).start()
+    try:
+        wait_for(lambda: receiver.of(alert["id"]), timeout=60, what="the delivery after the restart")
+        assert len(receiver.of(alert["id"])) == 1
+    finally:
+        receiver.stop()
