@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from streams.alerting.rules import RuleSet
+from streams.alerting.rules import ALL_KEY, Rule, RuleSet
 from streams.alerting.terms import terms_of
 from streams.alerting.tracker import SAMPLE_CHARS, Sighting
 from streams.batching import Message
@@ -53,31 +54,85 @@ def sighting(post: dict[str, Any], msg: Message) -> Sighting:
     )
 
 
-def tallies(messages: Iterable[Message], rules: RuleSet) -> tuple[dict[bytes, list[Sighting]], int]:
-    """The sightings of a batch by tally key, and how many messages could not be read as posts.
+def _values(post: dict[str, Any], field: str) -> Sequence[str]:
+    if field == "topic":
+        return post.get("topics") or ()
+    if field == "source":
+        return (post["source"],) if post.get("source") else ()
+    if field == "lang":
+        return (post.get("lang", ""),)
+    if field == "sentiment":
+        return ((post.get("sentiment") or {}).get("label", ""),)
+    if field == "all":
+        return (ALL_KEY,)
+    entities = post.get("entities") or {}
+    return entities.get("watch_terms" if field == "watch_term" else "hashtags") or ()
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """A rule's filters and key as plain sets: :meth:`_RuleBase.keys_of`, without pydantic on the hot path."""
+
+    name: str
+    key: str
+    filters: tuple[tuple[str, frozenset[str]], ...]
+    wanted: frozenset[str]
+
+    @classmethod
+    def of(cls, rule: Rule) -> Matcher:
+        fields = ("topic", "watch_term", "source", "lang", "sentiment")
+        filters = tuple((f, frozenset(getattr(rule.filters, f))) for f in fields if getattr(rule.filters, f))
+        return cls(rule.name, rule.key, filters, frozenset(getattr(rule.filters, rule.key, ())))
+
+    def keys_of(self, post: dict[str, Any]) -> list[str]:
+        for field, allowed in self.filters:
+            if not any(value in allowed for value in _values(post, field)):
+                return []
+        keys = _values(post, self.key)
+        return sorted({k for k in keys if k in self.wanted}) if self.wanted else sorted(set(keys))
+
+
+def tallies(messages: Iterable[Message], rules: RuleSet) -> tuple[dict[bytes, list[bytes]], int]:
+    """The sightings of a batch (each already JSON, encoded once however many keys it counts under) by tally key,
+    and how many messages could not be read as posts.
 
     Unreadable messages are skipped here: the index agent reads the same topic and dead-letters them.
     """
-    grouped: dict[bytes, list[Sighting]] = defaultdict(list)
+    grouped: dict[bytes, list[bytes]] = defaultdict(list)
     unreadable = 0
     if not rules.rules:
         return grouped, 0
+    matchers = _matchers(rules)
     for msg in messages:
         try:
             post = orjson.loads(msg.value or b"")
-            seen = sighting(post, msg)
-            matches = [(rule.name, rule.keys_of(post)) for rule in rules.rules]
+            matches = [(m.name, m.keys_of(post)) for m in matchers]
+            if not any(keys for _, keys in matches):
+                continue
+            encoded = orjson.dumps(sighting(post, msg).to_list())
         except (orjson.JSONDecodeError, KeyError, ValueError, TypeError, AttributeError, OverflowError):
             unreadable += 1
             continue
         for name, keys in matches:
             for key in keys:
-                grouped[tally_key(name, key)].append(seen)
+                grouped[tally_key(name, key)].append(encoded)
     return grouped, unreadable
 
 
-def encode_tally(sightings: Sequence[Sighting]) -> bytes:
-    return orjson.dumps([s.to_list() for s in sightings])
+_compiled: tuple[int, tuple[Matcher, ...]] = (0, ())
+
+
+def _matchers(rules: RuleSet) -> tuple[Matcher, ...]:
+    # Compiled once per rule set (a reload makes a new RuleSet object).
+    global _compiled
+    if _compiled[0] != id(rules):
+        _compiled = (id(rules), tuple(Matcher.of(rule) for rule in rules.rules))
+    return _compiled[1]
+
+
+def encode_tally(sightings: Sequence[bytes]) -> bytes:
+    """A tally's value: the JSON array of its (already encoded) sightings."""
+    return b"[" + b",".join(sightings) + b"]"
 
 
 def decode_tally(value: bytes) -> list[Sighting]:

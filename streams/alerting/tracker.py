@@ -105,15 +105,13 @@ class Window:
     def add(self, s: Sighting, prefer_negative: bool) -> None:
         self.total += 1
         self.negative += s.negative
-        sample = {"id": s.id, "text": s.text[:SAMPLE_CHARS], "author": s.author, "sentiment": s.sentiment or None}
-        sample["created_at"] = _iso(s.ts)
         if len(self.samples) < SAMPLES:
-            self.samples.append(sample)
+            self.samples.append(_sample(s))
         elif prefer_negative and s.negative:
             # A negative spike is read through its negative posts: they replace the others first.
             for i, kept in enumerate(self.samples):
                 if kept.get("sentiment") != "negative":
-                    self.samples[i] = sample
+                    self.samples[i] = _sample(s)
                     break
         for term in s.terms:
             if term in self.terms or len(self.terms) < TERM_CAP:
@@ -129,6 +127,16 @@ class Window:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Window:
         return cls(int(data["total"]), int(data["negative"]), list(data["samples"]), dict(data["terms"]))
+
+
+def _sample(s: Sighting) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "text": s.text[:SAMPLE_CHARS],
+        "author": s.author,
+        "sentiment": s.sentiment or None,
+        "created_at": _iso(s.ts),
+    }
 
 
 def _iso(ts: float) -> str:

@@ -1,0 +1,54 @@
+"""The detector's first stage: which keys a post counts under, and the tally records of a batch."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+
+from ascolto.testing import run_enricher
+from streams.alerting.rules import parse_rules
+from streams.alerting.tallies import Matcher, decode_tally, encode_tally, split_key, tallies
+from streams.batching import Message
+
+RULES = parse_rules(
+    """
+rules:
+  - {name: by_topic, kind: negative_spike, key: topic}
+  - {name: billing_only, kind: negative_spike, key: topic, filters: {topic: [billing]}}
+  - {name: italian_negative, kind: volume_spike, key: all, filters: {lang: it, sentiment: negative}}
+  - {name: by_source, kind: flatline, key: source, minutes: 30}
+  - {name: tags, kind: new_term}
+  - {name: brands, kind: negative_spike, key: watch_term, filters: {source: [mastodon, test]}}
+"""
+)
+TEXTS = [
+    "Bolletta sbagliata di nuovo, addebito doppio, vergognoso! #rimborso",
+    "My bill is wrong again and the internet outage lasted all day #fail #refund",
+    "The new train timetable starts on Monday.",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def posts():
+    return [run_enricher("entities", t, before=("language", "sentiment", "topics")) for t in TEXTS]
+
+
+def test_the_compiled_matcher_agrees_with_the_rule_model(posts):
+    for rule, post in itertools.product(RULES.rules, posts):
+        assert Matcher.of(rule).keys_of(post) == rule.keys_of(post), (rule.name, post["text"])
+
+
+def test_a_batch_becomes_one_tally_per_rule_and_key_with_offsets(posts):
+    messages = [Message(None, orjson.dumps(p), "enriched", 2, 100 + i) for i, p in enumerate(posts)]
+    messages.append(Message(None, b"{not json", "enriched", 2, 200))
+    grouped, unreadable = tallies(messages, RULES)
+    assert unreadable == 1
+    keys = {split_key(k) for k in grouped}
+    assert ("billing_only", "billing") in keys and ("tags", "rimborso") in keys and ("by_source", "test") in keys
+    assert ("billing_only", "transport") not in keys
+    sightings = decode_tally(encode_tally(grouped[b"by_source\x1ftest"]))
+    assert [(s.partition, s.offset) for s in sightings] == [(2, 100), (2, 101), (2, 102), (2, 103)]
+    assert sightings[0].negative and "#rimborso" in sightings[0].terms
