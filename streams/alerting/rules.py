@@ -12,7 +12,7 @@ A rules file is a mapping with one list, ``rules``; each rule has a ``kind`` and
         z_score: 3                    # or sensitivity: low | medium | high; spike_height: 3 (null: off)
         subscribers:
           - webhook: {url: "https://ops.example.com/hook", secret_env: ASCOLTO_HOOK_SECRET}
-          - slack: {url_env: ASCOLTO_SLACK_URL}
+          - slack: {url_env: ASCOLTO_SLACK_URL, digest: 1h}   # digest: one message per hour listing its alerts
 
 Secrets (webhook signing keys, Slack and Teams URLs) are named by environment variable, never written in the file.
 Examples in English and Italian: ``streams/alerting/rule_examples/``.
@@ -401,6 +401,19 @@ class RuleSet(_Strict):
 
     def get(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
+
+
+def unknown_topics(rules: RuleSet, topics: set[str]) -> list[str]:
+    """One sentence per rule filtering on a topic the taxonomy does not have (such a filter matches no post)."""
+    problems = []
+    for rule in rules.rules:
+        missing = sorted(set(rule.filters.topic) - topics)
+        if missing:
+            problems.append(
+                f"rule {rule.name} filters on topic {', '.join(missing)}, which the taxonomy does not have "
+                f"(its topics: {', '.join(sorted(topics))}); it will never match there."
+            )
+    return problems
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from streams.alerting.rules import (
     VolumeSpikeRule,
     WebhookChannel,
     load_rules,
+    parse_rules,
+    unknown_topics,
 )
 
 EXAMPLES = Path(__file__).parents[2] / "streams" / "alerting" / "rule_examples"
@@ -362,3 +364,10 @@ def test_example_new_term_rule_detects_a_new_hashtag_burst_and_not_a_trickle(exa
     assert decide(30)
     assert not decide(5)
     assert not decide(30, previously_seen=end - timedelta(days=2))  # seen within lookback_days
+
+
+def test_a_topic_the_taxonomy_lacks_is_reported():
+    rules = parse_rules("rules:\n  - {name: r, kind: volume_spike, filters: {topic: [billing, bollette]}}\n")
+    (problem,) = unknown_topics(rules, {"billing", "outage"})
+    assert "rule r filters on topic bollette" in problem and "billing, outage" in problem
+    assert unknown_topics(rules, {"billing", "bollette"}) == []
