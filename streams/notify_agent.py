@@ -107,9 +107,13 @@ def add_notifier(app: faust.App, settings: Settings, rulebook: RuleBook) -> Outb
             now = time.time()
             for subscriber in rule.subscribers:
                 fp = outbox.fingerprint(rule.name, subscriber)
-                key = f"{message.partition}/{outbox.delivery_id(alert['id'], alert.get('status', 'firing'), fp)}"
+                status = alert.get("status", "firing")
+                key = f"{message.partition}/{outbox.delivery_id(alert['id'], status, fp)}"
                 if table.get(key) is not None:
                     continue  # the same alert again: already queued or delivered
+                fired = f"{message.partition}/{outbox.delivery_id(alert['id'], 'firing', fp)}"
+                if status == "resolved" and table.get(fired) is None:
+                    continue  # its firing was held back (realert), or this subscriber came later: nothing to resolve
                 digest = getattr(subscriber.channel, "digest", None)
                 table[key] = outbox.new_entry(
                     alert, subscriber, fp, now=now, digest_seconds=digest.total_seconds() if digest else None

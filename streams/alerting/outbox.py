@@ -20,8 +20,9 @@ from typing import Any
 
 from streams.alerting.rules import Subscriber
 
-#: How long a delivered entry is remembered, to recognise an alert published again.
-TOMBSTONE_SECONDS = 3 * 86400.0
+#: How long a delivered entry is remembered: to recognise an alert published again, and so that a
+#: resolution is sent only to subscribers told of the firing (an alert lasting longer resolves silently).
+TOMBSTONE_SECONDS = 7 * 86400.0
 
 Entry = dict[str, Any]
 

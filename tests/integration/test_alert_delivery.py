@@ -205,7 +205,8 @@ def metric(pipeline: LocalPipeline, name: str, rule: str) -> float:
 def test_one_notification_per_subscriber_and_a_repeat_sends_nothing(world: dict[str, Any]) -> None:
     pipeline, receiver, mailbox = world["pipeline"], world["receiver"], world["mailbox"]
     firing = make_alert("spike_it")
-    publish(pipeline, firing)
+    held_back = make_alert("spike_it", notify=False)  # within the rule's realert period
+    publish(pipeline, held_back, {**held_back, "status": "resolved", "notify": True}, firing)
     wait_for(lambda: receiver.of(firing["id"]) and mailbox.messages, timeout=60, what="webhook and e-mail delivery")
 
     mail = mailbox.messages[0]
@@ -222,7 +223,7 @@ def test_one_notification_per_subscriber_and_a_repeat_sends_nothing(world: dict[
     statuses = [b["status"] for b in receiver.of(firing["id"])]
     assert statuses == ["firing", "resolved"]
     assert len(mailbox.messages) == 2 and mailbox.messages[1]["Subject"].startswith("[ascolto] risolto")
-    assert receiver.rejected == 0
+    assert receiver.rejected == 0 and receiver.of(held_back["id"]) == []
     assert metric(pipeline, "ascolto_alerts_delivered_total", "spike_it") == 6  # webhook, e-mail, kafka × 2
 
 
