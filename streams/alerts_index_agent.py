@@ -31,7 +31,7 @@ from elastic.templates import install_alerts_template
 from schemas import InvalidMessage, validate
 from streams import metrics
 from streams.batching import Batcher, Message
-from streams.index_agent import _commit, _consumer
+from streams.index_agent import batch_consumer, commit_offsets
 from streams.index_sink import BACKOFF_BASE_SECONDS, WARN_EVERY_SECONDS, DeadLetterSink, Partition
 from streams.stream_topics import StreamTopics
 
@@ -158,7 +158,7 @@ def add_alerts_index_agent(
 
     @app.task
     async def index_alerts() -> None:
-        consumer = _consumer(settings, kafka, source, group_suffix="alerts-index")
+        consumer = batch_consumer(settings, kafka, source, group_suffix="alerts-index")
         await consumer.start()
         batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=settings.index_batch_seconds)
         try:
@@ -167,6 +167,6 @@ def add_alerts_index_agent(
                 if not batch:
                     continue
                 metrics.MESSAGES_IN.labels("alerts-index").inc(len(batch))
-                await _commit(consumer, await sink.write(batch))
+                await commit_offsets(consumer, await sink.write(batch))
         finally:
             await consumer.stop()

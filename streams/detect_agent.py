@@ -45,7 +45,7 @@ from streams.alerting.rules import NewTermRule, Rule
 from streams.alerting.tallies import decode_tally, encode_tally, split_key, tallies
 from streams.alerting.tracker import Clock, KeyTracker
 from streams.batching import Batcher, Message
-from streams.index_agent import _consumer
+from streams.index_agent import batch_consumer
 from streams.publishing import BatchPublisher, OutRecord, enrich_producer
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ def add_detector(
 
     @app.task
     async def tally() -> None:
-        consumer = _consumer(settings, kafka, names.enriched, group_suffix="detect")
+        consumer = batch_consumer(settings, kafka, names.enriched, group_suffix="detect")
         producer = enrich_producer(settings, kafka, role="detect")
         await consumer.start()
         await producer.start()

@@ -28,7 +28,9 @@ from streams.stream_topics import StreamTopics
 log = logging.getLogger(__name__)
 
 
-def _consumer(settings: Settings, kafka: KafkaConnection, topic: str, group_suffix: str = "index") -> AIOKafkaConsumer:
+def batch_consumer(
+    settings: Settings, kafka: KafkaConnection, topic: str, group_suffix: str = "index"
+) -> AIOKafkaConsumer:
     """A batch consumer of ``topic`` in group ``<app id>-<group_suffix>``, committing only when told."""
     return AIOKafkaConsumer(
         topic,
@@ -65,7 +67,7 @@ def add_index_agent(
     @app.task
     async def index() -> None:
         await sink.start()
-        consumer = _consumer(settings, kafka, source)
+        consumer = batch_consumer(settings, kafka, source)
         await consumer.start()
         batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=settings.index_batch_seconds)
         try:
@@ -77,7 +79,7 @@ def add_index_agent(
                 # Returns only once every message is acknowledged or dead-lettered; while
                 # Elasticsearch is away it waits, and this loop reads nothing further.
                 offsets = await sink.write(batch)
-                await _commit(consumer, offsets)
+                await commit_offsets(consumer, offsets)
         finally:
             await consumer.stop()
 
@@ -93,7 +95,7 @@ def add_index_agent(
             log.warning("index lifecycle round failed: %s", exc)
 
 
-async def _commit(consumer: AIOKafkaConsumer, offsets: dict[Partition, int]) -> None:
+async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[Partition, int]) -> None:
     try:
         await consumer.commit({TopicPartition(topic, partition): at for (topic, partition), at in offsets.items()})
     except (CommitFailedError, KafkaError) as exc:

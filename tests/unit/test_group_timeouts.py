@@ -9,7 +9,7 @@ from elasticsearch import AsyncElasticsearch
 from core.kafka_config import KafkaConnection
 from core.settings import Settings
 from streams.app import create_app
-from streams.index_agent import _consumer
+from streams.index_agent import batch_consumer
 
 
 def test_both_consumer_groups_use_the_configured_session_and_heartbeat():
@@ -20,7 +20,7 @@ def test_both_consumer_groups_use_the_configured_session_and_heartbeat():
         es = AsyncElasticsearch("http://127.0.0.1:1")
         try:
             app = create_app(settings, es)
-            consumer = _consumer(settings, KafkaConnection.from_settings(settings), "t")
+            consumer = batch_consumer(settings, KafkaConnection.from_settings(settings), "t")
             await consumer.stop()  # never started: nothing to reach
             return (
                 app.conf.broker_session_timeout,
