@@ -156,7 +156,16 @@ def add_notifier(app: faust.App, settings: Settings, rulebook: RuleBook) -> Outb
             return
         alerts = [entry["alert"] for entry in entries]
         try:
-            await deliver(subscriber, alerts, settings, delivery=batch.keys[0].split("/", 1)[1])
+            try:
+                await deliver(subscriber, alerts, settings, delivery=batch.keys[0].split("/", 1)[1])
+            except DeliveryError:
+                raise
+            except Exception as unexpected:
+                # A bug here must not stop the timer (and every other delivery): retry, then dead-letter.
+                log.exception("Unexpected error delivering an alert of rule %s", first["rule"])
+                raise DeliveryError(
+                    f"Sending failed unexpectedly ({type(unexpected).__name__}); see the worker log.", retry=True
+                ) from None
         except DeliveryError as exc:
             now = time.time()
             gave_up = []
