@@ -18,6 +18,7 @@ from streams.enrich_agent import add_enrich_agent
 from streams.enrichers.chain import chain_from_settings
 from streams.enrichers.taxonomy import TaxonomyError, default_taxonomy_path, load_taxonomy
 from streams.index_agent import add_index_agent
+from streams.notify_agent import add_notifier
 from streams.stream_topics import StreamTopics
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
         rulebook = RuleBook(settings.alert_rules)
         _warn_unknown_topics(rulebook, settings)
         add_detector(app, settings, rulebook, TopicNames.of(settings), kafka)
+        add_notifier(app, settings, rulebook)
     return app
 
 
