@@ -1,22 +1,46 @@
-"""``ascolto demo``: the whole pipeline on the local stack, with a negative burst to look at."""
+"""``ascolto demo``: the whole pipeline on the local stack, with a negative burst to look at.
+
+The posts are backdated over the last 30 minutes, so the detector has minutes of event time to learn
+what is usual; the burst in the middle fires the demo's alert rules (``deploy/local/demo-rules.yaml``),
+whose webhook is a receiver the demo runs itself (:mod:`ascolto.demo_receiver`): it prints the alert,
+then its resolution.
+"""
 
 from __future__ import annotations
 
+import os
+import queue
 import time
-from typing import Annotated
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
 
+import orjson
 import typer
 from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import ApiError
+from prometheus_client.parser import text_string_to_metric_families
+from rich.markup import escape
 
 from ascolto.cli.connect_cmd import run_source
 from ascolto.cli.output import console
 from ascolto.cli.stack_cmd import up
+from ascolto.demo_receiver import SECRET_ENV, DemoReceiver, demo_secret
 from ascolto.launcher import BackgroundWorker
+from ascolto.resources import deploy_path
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 from core.errors import AscoltoError
 from core.settings import Settings, get_settings
 from elastic.client import es_client, unreachable
+from streams.alerting.rules import load_rules
+
+#: Event time the demo's posts are spread over, ending now; and the least that lets the demo rules warm up.
+SPAN = timedelta(minutes=30)
+MIN_SPAN = timedelta(minutes=10)
+#: How long the demo waits for its alerts and their resolutions once the posts are searchable.
+ALERT_WAIT_SECONDS = 180.0
 
 
 def demo(
@@ -29,26 +53,203 @@ def demo(
         typer.Option(min=1, max=64, help="Worker processes in one group (default ASCOLTO_WORKER_PROCESSES, 1)."),
     ] = None,
 ) -> None:
-    """Start Kafka + Elasticsearch, a worker and a generator; wait until the posts are searchable."""
+    """Start Kafka + Elasticsearch, a worker and a generator; wait until the posts are searchable and the
+    burst's alert (and its resolution) reach the demo's webhook receiver."""
     settings = get_settings()
     up(only=None)
+    rules_file = deploy_path("local", "demo-rules.yaml")
+    secret = demo_secret(settings.stack_dir)
+    state = _State(settings.stack_dir / "demo" / "state.json")
     proc = BackgroundWorker(settings, processes or settings.worker_processes)
+    env = {**os.environ, SECRET_ENV: secret}
+    if settings.alert_rules is None:
+        env["ASCOLTO_ALERT_RULES"] = str(rules_file)
     with console.status("starting the worker..."):
-        started = proc.start()
+        started = proc.start(env=env)
     what = f"{proc.processes} worker processes" if proc.processes > 1 else "worker"
     console.print(f"[green]✓[/] {what} {'started' if started else 'already running'} (log: {proc.log_file})")
+    if started:
+        state.update(worker_pid=proc.pid(), alert_rules=str(settings.alert_rules or rules_file))
+    demo_alerts = _demo_alerts_on(state, proc, rules_file)
+
+    span = SPAN
+    newest = _newest_post(settings) if demo_alerts else None
+    if newest is not None:
+        # The detector's clock is at the newest post it counted (those of the index, earlier demo runs
+        # included): posts backdated before that would be late to it, so the span ends after it.
+        free = datetime.now(UTC) - newest - timedelta(seconds=settings.alert_lateness_seconds + 120)
+        span = min(SPAN, free)
+        if span < MIN_SPAN:
+            ready_at = datetime.now().astimezone() + (MIN_SPAN - span)
+            console.print(
+                "[yellow]![/] alerts: the detector has already counted posts up to "
+                f"{newest.astimezone():%H:%M}, so the demo's backdated posts would be late to it; "
+                f"run the demo again after {ready_at:%H:%M} to see an alert."
+            )
+            demo_alerts, span = False, SPAN
 
     brand = DEFAULT_BRANDS[2]
     source = GeneratorSource(
-        count=posts, rate=rate, seed=seed, burst=Burst(after=posts // 2, size=burst, brand=brand) if burst else None
+        count=posts,
+        rate=rate,
+        seed=seed,
+        burst=Burst(after=posts // 2, size=burst, brand=brand) if burst else None,
+        backdate=span,
     )
-    run_source(source, rate=None)
-    expected = posts + burst
-    prefix = f"generator:{source.run_id}-"
-    with console.status(f"waiting until all {expected} posts are searchable in Elasticsearch..."):
-        found = _wait_searchable(settings, prefix, expected, proc)
-    console.print(f"[green]✓[/] {found} posts of this run are searchable in index {settings.es_index}")
+    receiver = _start_receiver(secret) if demo_alerts and burst else None
+    try:
+        run_source(source, rate=None)
+        expected = posts + burst
+        prefix = f"generator:{source.run_id}-"
+        with console.status(f"waiting until all {expected} posts are searchable in Elasticsearch..."):
+            found = _wait_searchable(settings, prefix, expected, proc)
+        console.print(f"[green]✓[/] {found} posts of this run are searchable in index {settings.es_index}")
+        if receiver is not None:
+            _show_alerts(receiver, [rule.name for rule in load_rules(rules_file).rules], proc)
+    finally:
+        if receiver is not None:
+            receiver.stop()
+    late = _late_posts(settings, proc.status().metrics_port, proc.status().processes)
+    if late:
+        console.print(f"   ({late} posts reached the alert detector after their window had closed: not counted)")
     _summary(settings, prefix, brand, proc.status().processes)
+
+
+class _State:
+    """What the demo remembers between runs (``<stack dir>/demo/state.json``): the worker it started, and
+    with which alert rules."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.data: dict[str, Any] = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            self.data = {}
+
+    def get(self, name: str) -> Any:
+        return self.data.get(name)
+
+    def update(self, **values: Any) -> None:
+        self.data.update(values)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_bytes(orjson.dumps(self.data))
+
+
+def _demo_alerts_on(state: _State, proc: BackgroundWorker, rules_file: Path) -> bool:
+    """Whether the running worker has the demo's rules (the demo knows only of workers it started)."""
+    pid = proc.pid()
+    if pid is not None and state.get("worker_pid") == pid:
+        rules = state.get("alert_rules")
+        if rules == str(rules_file):
+            console.print(f"[green]✓[/] alerts on: the demo rules ({rules_file})")
+            return True
+        console.print(f"   alerts: the worker's rules are {rules}; the demo waits for none (ascolto alerts list)")
+        return False
+    console.print(
+        "   alerts: this worker was not started by the demo, which cannot tell its alert rules and waits for none; "
+        "`ascolto alerts list` shows what fired"
+    )
+    return False
+
+
+def _start_receiver(secret: str) -> DemoReceiver | None:
+    try:
+        receiver = DemoReceiver(secret).start()
+    except AscoltoError as exc:
+        console.print(f"[yellow]![/] {exc} The alerts still go to `ascolto alerts list`.")
+        return None
+    console.print(f"[green]✓[/] alert receiver listening on {receiver.url}")
+    return receiver
+
+
+def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorker) -> None:
+    """Print alerts and resolutions as they arrive, until each rule fired and resolved or the deadline passes."""
+    deadline = time.monotonic() + ALERT_WAIT_SECONDS
+    fired: dict[str, str] = {}  # alert id -> rule
+    resolved: set[str] = set()
+    with console.status("waiting for the burst's alerts and their resolutions at the webhook receiver..."):
+        while not (set(rules) <= set(fired.values()) and set(fired) <= resolved):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or proc.exited():
+                break
+            try:
+                alert = receiver.alerts.get(timeout=min(1.0, remaining))
+            except queue.Empty:
+                continue
+            if alert.get("status") == "resolved":
+                resolved.add(str(alert.get("id")))
+                _print_resolution(alert)
+            else:
+                fired[str(alert.get("id"))] = str(alert.get("rule"))
+                _print_alert(alert)
+    if not fired:
+        console.print(
+            f"[yellow]![/] No alert reached the demo's receiver within {ALERT_WAIT_SECONDS:.0f} s; "
+            f"see the worker log {proc.log_file} and `ascolto alerts list`."
+        )
+    elif not set(fired) <= resolved:
+        console.print(
+            f"[yellow]![/] An alert is not resolved yet after {ALERT_WAIT_SECONDS:.0f} s; "
+            "`ascolto alerts list` shows it when it is."
+        )
+
+
+def _print_alert(alert: dict[str, Any]) -> None:
+    console.print(
+        f"[bold red]🔔 ALERT[/] {escape(str(alert.get('severity', '')))} [bold]{escape(str(alert.get('summary')))}[/]"
+        f"  (rule {escape(str(alert.get('rule')))})",
+        soft_wrap=True,
+    )
+    for sample in (alert.get("samples") or [])[:3]:
+        text = " ".join(str(sample.get("text", "")).split())
+        console.print(f"     @{escape(str(sample.get('author', '')))}: {escape(text[:110])}", soft_wrap=True)
+    search = alert.get("search") or {}
+    if search.get("cli"):
+        console.print(f"     all of them: {escape(search['cli'])}", soft_wrap=True)
+
+
+def _print_resolution(alert: dict[str, Any]) -> None:
+    resolution = alert.get("resolution") or {}
+    console.print(
+        f"[bold green]✅ RESOLVED[/] {escape(str(alert.get('rule')))}: "
+        f"{escape(str(resolution.get('summary') or alert.get('summary')))}",
+        soft_wrap=True,
+    )
+
+
+def _late_posts(settings: Settings, port: int, processes: int) -> int:
+    """``ascolto_alert_late_posts_total`` summed over the worker's /metrics (0 when it does not answer)."""
+    total = 0.0
+    for i in range(processes if port else 0):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port + i}/metrics", timeout=2) as response:
+                text = response.read().decode()
+        except (urllib.error.URLError, OSError):
+            continue
+        for family in text_string_to_metric_families(text):
+            if family.name == "ascolto_alert_late_posts":
+                total += sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+    return int(total)
+
+
+def _newest_post(settings: Settings) -> datetime | None:
+    """The newest ``created_at`` in the posts index (None when it is empty or missing)."""
+    client = es_client(settings)
+    try:
+        result = client.search(
+            index=settings.es_index,
+            size=0,
+            aggs={"newest": {"max": {"field": "created_at"}}},
+            ignore_unavailable=True,
+        )
+    except ApiError:
+        return None  # the index is still starting: nothing counted yet to be late to
+    except TransportConnectionError as exc:
+        raise unreachable(settings, exc) from None
+    finally:
+        client.close()
+    value = ((result.get("aggregations") or {}).get("newest") or {}).get("value")
+    return None if value is None else datetime.fromtimestamp(float(value) / 1000, UTC)
 
 
 def _count(settings: Settings, body: dict) -> int:
@@ -93,6 +294,7 @@ def _summary(settings: Settings, prefix: str, brand: str, processes: int) -> Non
         f"  API:      http://127.0.0.1:{settings.web_port}/api/stats?since=1h\n"
         f"            http://127.0.0.1:{settings.web_port}/api/search?q=disservizio&sentiment=negative\n"
         f"  metrics:  {_metrics_urls(settings.metrics_port, processes)}\n"
+        "  alerts:   ascolto alerts list   (then: ascolto alerts show ID)\n"
         "  Kibana:   ascolto kibana import --url http://localhost:5601\n"
         f"  raw data: {settings.es_url_safe}/{settings.es_index}/_search?q=text.it:disservizio\n"
         "  stop:     ascolto stack down   (stops the worker, Kafka and Elasticsearch)",
