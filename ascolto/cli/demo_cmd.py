@@ -72,7 +72,7 @@ def demo(
         state.update(worker_pid=proc.pid(), alert_rules=str(settings.alert_rules or rules_file))
     demo_alerts = _demo_alerts_on(state, proc, rules_file)
 
-    span = SPAN
+    span: timedelta | None = SPAN
     newest = _newest_post(settings) if demo_alerts else None
     if newest is not None:
         # The detector's clock is at the newest post it counted (those of the index, earlier demo runs
@@ -86,7 +86,7 @@ def demo(
                 f"{newest.astimezone():%H:%M}, so the demo's backdated posts would be late to it; "
                 f"run the demo again after {ready_at:%H:%M} to see an alert."
             )
-            demo_alerts, span = False, SPAN
+            demo_alerts, span = False, None  # stamped now: not late, counted, if too short to alert
 
     brand = DEFAULT_BRANDS[2]
     source = GeneratorSource(
@@ -97,6 +97,7 @@ def demo(
         backdate=span,
     )
     receiver = _start_receiver(secret) if demo_alerts and burst else None
+    late_before = _late_posts(settings, proc.status().metrics_port, proc.status().processes)
     try:
         run_source(source, rate=None)
         expected = posts + burst
@@ -109,8 +110,8 @@ def demo(
     finally:
         if receiver is not None:
             receiver.stop()
-    late = _late_posts(settings, proc.status().metrics_port, proc.status().processes)
-    if late:
+    late = _late_posts(settings, proc.status().metrics_port, proc.status().processes) - late_before
+    if late > 0:
         console.print(f"   ({late} posts reached the alert detector after their window had closed: not counted)")
     _summary(settings, prefix, brand, proc.status().processes)
 
