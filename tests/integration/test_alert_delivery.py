@@ -7,83 +7,27 @@ and an aiosmtpd SMTP server. Retry settings are seconds so the tests stay short.
 from __future__ import annotations
 
 import asyncio
-import email
 import signal
-import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from typing import Any
 
 import orjson
 import psutil
 import pytest
-from aiohttp import web
 from aiosmtpd.controller import Controller
 from kafka import KafkaProducer
 
 from ascolto.testing import LocalPipeline, free_port, wait_for
 from core.kafka import kafka_client_config
 from schemas import ALERT_HEADERS, dumps, now_rfc3339
-from streams.alerting import signing
 from streams.alerting.delivery import send_test
 from streams.alerting.rules import load_rules
+from tests.integration.receivers import Mailbox, Receiver
 
 SECRET = "it-" + uuid.uuid4().hex
 SECRET_ENV = "ASCOLTO_TEST_HOOK_SECRET"
-
-
-class Receiver:
-    """A webhook receiver on ``port`` in its own thread; keeps the bodies whose signature is genuine."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.bodies: list[dict[str, Any]] = []
-        self.delivery_ids: list[str] = []
-        self.rejected = 0
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not signing.verify(SECRET.encode(), body, request.headers):
-            self.rejected += 1
-            return web.Response(status=401)
-        self.bodies.append(orjson.loads(body))
-        self.delivery_ids.append(request.headers[signing.DELIVERY_ID_HEADER])
-        return web.Response(status=204)
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-
-    def of(self, alert_id: str) -> list[dict[str, Any]]:
-        return [b for b in self.bodies if b.get("id") == alert_id]
-
-
-class Mailbox:
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
 
 
 RULES = """
@@ -121,7 +65,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    receiver = Receiver(hook).start()
+    receiver = Receiver(hook, SECRET).start()
     try:
         with LocalPipeline(
             alert_rules=str(rules),
@@ -234,7 +178,7 @@ def test_a_receiver_that_is_down_gets_the_alert_when_it_comes_back(world: dict[s
     wait_for(
         lambda: metric(pipeline, "ascolto_alert_delivery_retries_total", "late_hook") >= 2, timeout=60, what="retries"
     )
-    late = Receiver(world["late"]).start()
+    late = Receiver(world["late"], SECRET).start()
     try:
         wait_for(lambda: late.of(alert["id"]), timeout=30, what="the delivery after the receiver came up")
         assert len(late.of(alert["id"])) == 1 and late.rejected == 0
@@ -272,7 +216,7 @@ def test_pending_deliveries_survive_a_sigkill_of_the_worker(world: dict[str, Any
     psutil.Process(pipeline.worker.pid).send_signal(signal.SIGKILL)
     pipeline.worker.wait(timeout=30)
     pipeline.start_worker()  # restores the outbox from its changelog topic
-    receiver = Receiver(world["kill"]).start()
+    receiver = Receiver(world["kill"], SECRET).start()
     try:
         wait_for(lambda: receiver.of(alert["id"]), timeout=60, what="the delivery after the restart")
         assert len(receiver.of(alert["id"])) == 1

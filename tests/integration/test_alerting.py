@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import signal
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,13 @@ from typing import Any
 import orjson
 import psutil
 import pytest
+from aiosmtpd.controller import Controller
 from kafka import KafkaConsumer
 
-from ascolto.testing import LocalPipeline, make_post, wait_for
+from ascolto.testing import LocalPipeline, free_port, make_post, wait_for
 from core.kafka import kafka_client_config
 from schemas import validate
+from tests.integration.receivers import Mailbox, Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +33,15 @@ RULES = """
 rules:
   - name: billing_negative
     kind: negative_spike
-    filters: {topic: [billing, transport]}
+    filters: {{topic: [billing, transport]}}
     key: topic
     window: 1m
     threshold_cur: 10
     warmup: 5
     language: it
+    subscribers:
+      - webhook: {{url: "http://127.0.0.1:{hook}/hook", secret_env: {secret_env}}}
+      - email: {{to: [social@example.com]}}
   - name: source_silent
     kind: flatline
     key: source
@@ -76,12 +83,42 @@ def minute_of_posts(start: datetime, minute: int, *, burst: bool = False, rss: b
     return [post(text, base + timedelta(seconds=i * step), source) for i, (text, source) in enumerate(texts)]
 
 
+SECRET_ENV = "ASCOLTO_TEST_DETECT_HOOK_SECRET"
+
+
 @pytest.fixture(scope="module")
-def alerts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def subscribers() -> Iterator[tuple[Receiver, Mailbox, int]]:
+    """The billing rule's subscribers, in this process: a webhook receiver checking signatures, an SMTP server."""
+    secret = uuid.uuid4().hex
+    mp = pytest.MonkeyPatch()
+    mp.setenv(SECRET_ENV, secret)  # reaches the worker through its environment
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    receiver = Receiver(free_port(), secret).start()
+    try:
+        yield receiver, mailbox, smtp.port
+    finally:
+        receiver.stop()
+        smtp.stop()
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def alerts(
+    tmp_path_factory: pytest.TempPathFactory, subscribers: tuple[Receiver, Mailbox, int]
+) -> Iterator[list[dict[str, Any]]]:
+    receiver, mailbox, smtp_port = subscribers
     rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    rules.write_text(RULES, encoding="utf-8")
+    rules.write_text(RULES.format(hook=receiver.port, secret_env=SECRET_ENV), encoding="utf-8")
     with LocalPipeline(
-        alert_rules=str(rules), alert_lateness_seconds="5", alert_tick_seconds="0.5", topic_partitions="1"
+        alert_rules=str(rules),
+        alert_lateness_seconds="5",
+        alert_tick_seconds="0.5",
+        topic_partitions="1",
+        smtp_host="127.0.0.1",
+        smtp_port=str(smtp_port),
+        smtp_security="none",
     ) as pipeline:
         pipeline.start_worker()
         start = (datetime.now(UTC) - timedelta(minutes=40)).replace(second=0, microsecond=0)
@@ -93,6 +130,10 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
         # Billing: fired and resolved; rss: silent; blackout: new. Then a last look for anything more.
         records = pipeline.read(pipeline.topics.alerts, expected=4, timeout=180)
         found = [orjson.loads(r.value) for r in records]
+        # The subscribers have heard of the firing and of the resolution before the deployment goes.
+        wait_for(
+            lambda: len(receiver.bodies) >= 2 and len(mailbox.messages) >= 2, timeout=60, what="two deliveries each"
+        )
         yield found
 
 
@@ -220,3 +261,17 @@ def test_a_worker_killed_mid_window_keeps_its_counts_and_raises_one_alert(tmp_pa
         records = pipeline.read(pipeline.topics.alerts, expected=2, timeout=120)
         alerts = [orjson.loads(r.value) for r in records]
         assert [(a["id"], a["status"]) for a in alerts] == [(fired[0]["id"], "firing"), (fired[0]["id"], "resolved")]
+
+
+def test_each_subscriber_hears_once_of_the_spike_and_once_of_its_end(alerts, subscribers):
+    receiver, mailbox, _ = subscribers
+    (fired,) = [a for a in by(alerts, "billing_negative", "billing") if a["status"] == "firing"]
+    # Exactly one signed webhook per event (the receiver refuses a bad signature with 401), nothing else.
+    assert [(b["id"], b["status"]) for b in receiver.bodies] == [(fired["id"], "firing"), (fired["id"], "resolved")]
+    assert receiver.rejected == 0
+    # And one e-mail each, in the rule's language (Italian), with plain-text and HTML parts.
+    subjects = [m["Subject"] for m in mailbox.messages]
+    assert len(subjects) == 2 and "billing" in subjects[0] and "risolto" in subjects[1].lower(), subjects
+    for message in mailbox.messages:
+        kinds = {part.get_content_type() for part in message.walk()}
+        assert {"text/plain", "text/html"} <= kinds
