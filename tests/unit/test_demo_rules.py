@@ -15,7 +15,7 @@ from ascolto.resources import deploy_path
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 from core.settings import Settings
 from streams.alerting.rules import RuleSet, load_rules
-from streams.alerting.tallies import split_key, tallies
+from streams.alerting.tallies import decode_tally, encode_tally, split_key, tallies
 from streams.alerting.tracker import Clock, KeyTracker
 from streams.batching import Message
 from streams.enrichers.chain import chain_from_settings
@@ -51,7 +51,8 @@ def _detect(rules: RuleSet, chain: Any, *, burst: int) -> list[dict[str, Any]]:
     for i in range(0, len(messages), 100):  # batches, as the tally stage reads them
         grouped, unreadable = tallies(messages[i : i + 100], rules)
         assert unreadable == 0
-        for key, sightings in grouped.items():
+        for key, encoded in grouped.items():
+            sightings = decode_tally(encode_tally(encoded))  # what the detect stage reads back
             now = max(now, *(s.ts for s in sightings))
             rule_name, name = split_key(key)
             tracker = trackers.setdefault(key, KeyTracker(rule_name, name))
