@@ -106,7 +106,8 @@ class DemoReceiver:
             if delivery and delivery in self._seen:
                 return HTTPStatus.OK  # a retry of a delivery already passed on
             self._seen.add(delivery)
-        items = payload.get("digest") if isinstance(payload.get("digest"), list) else [payload]
+        digest = payload.get("digest")
+        items: list[Any] = digest if isinstance(digest, list) else [payload]
         for item in items:
             if isinstance(item, dict):
                 self.alerts.put(item)
