@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         description="How long after its end a detector window still takes late posts (event time) before it is "
         "evaluated and closed.",
     )
+    alert_notify_within_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="An alert about a window that ended longer ago than this is indexed but notifies no one (a new "
+        "detector reading history, a replay); 0: no limit.",
+    )
     alert_tick_seconds: float = Field(
         1.0, gt=0, le=60, description="How often the detector closes due windows of keys that had no posts."
     )

@@ -137,6 +137,7 @@ class Detector:
             rule_started=self._started.get(rule.name),
             wall=time.time(),
             api_url=self.settings.api_url,
+            notify_within=self.settings.alert_notify_within_seconds or None,
         )
 
     async def _publish(self, rule: Rule, events: list[dict[str, Any]]) -> None:

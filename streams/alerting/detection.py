@@ -44,7 +44,7 @@ class Decision:
 
     ``metric`` is what was measured (negative_count, negative_share, volume, silence, new_term);
     ``current`` and ``baseline`` are counts over ``minutes``; ``ratio`` is None when the
-    baseline expects nothing; ``reason`` says in a few words why the rule did not fire.
+    baseline expects (nearly) nothing; ``reason`` says in a few words why the rule did not fire.
     """
 
     action: Action
@@ -74,8 +74,13 @@ def _noise(baseline: Baseline) -> float:
     return max(baseline.std, math.sqrt(max(baseline.mean, 1.0)))
 
 
+#: Below this usual count a ratio says nothing ("376015×" of nearly nothing): it is left out, and the
+#: z-score and threshold_cur decide alone.
+MIN_RATIO_BASE = 0.5
+
+
 def _ratio(current: float, mean: float) -> float | None:
-    return current / mean if mean > 0 else None
+    return current / mean if mean >= MIN_RATIO_BASE else None
 
 
 def _z(current: float, baseline: Baseline) -> float:

@@ -91,6 +91,9 @@ class Clock:
     wall: float | None = None
     #: Base URL of the worker's API, for the ready search of alerts.
     api_url: str = "http://127.0.0.1:8000"
+    #: An alert whose window ended longer ago than this (wall clock) is raised and indexed but not notified:
+    #: a new detector reading days of history must not page anyone about them. None: no limit.
+    notify_within: float | None = None
 
 
 @dataclass
@@ -356,7 +359,9 @@ class KeyTracker:
         wall = clock.wall if clock.wall is not None else clock.now
         realert = rule.realert.total_seconds()
         notify = self.last_notified is None or clock.now - self.last_notified >= realert
-        if notify:
+        if clock.notify_within is not None and wall - (start + width) > clock.notify_within:
+            notify = False  # history, not news
+        elif notify:
             self.last_notified = clock.now
         share = decision.share_negative
         by_share = decision.metric == "negative_share"

@@ -227,3 +227,19 @@ def test_backtest_finds_the_burst_in_window_counts(burst):
         assert findings[0].window_start.timestamp() == T0 + 20 * 60
     else:
         assert findings == []
+
+
+def test_an_alert_about_old_windows_is_raised_but_notifies_no_one():
+    tracker, feed = KeyTracker(NEG.name, "billing"), Feed()
+    steady(tracker, NEG, feed, range(20))
+    # Read from the topic's history two hours later (a detector deployed today, a replay).
+    old = Clock(now=T0 + 20.5 * 60, lateness=30.0, rule_started=T0, wall=T0 + 2 * 3600, notify_within=3600)
+    (alert,) = tracker.add(NEG, feed.posts(20, 45, negative=40), old)
+    assert alert["status"] == "firing" and alert["notify"] is False
+
+
+def test_a_ratio_of_nearly_nothing_is_left_out_of_the_words():
+    tracker, feed = KeyTracker(NEG.name, "billing"), Feed()
+    steady(tracker, NEG, feed, range(20), n=20, negative=0)
+    (alert,) = tracker.add(NEG, feed.posts(20, 45, negative=40), clock(20.5))
+    assert alert["ratio"] is None and "×" not in alert["summary"] and "di solito 0" in alert["summary"]
