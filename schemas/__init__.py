@@ -24,7 +24,7 @@ from typing import Any, cast
 import fastjsonschema
 import orjson
 
-from schemas.alerts import alert_id
+from schemas.alerts import alert_id, new_alert
 from schemas.contracts import CONTRACTS, Alert, DeadLetter, EnrichedPost, RawPost
 from schemas.dead_letters import dead_letter
 from schemas.posts import raw_post
@@ -59,6 +59,7 @@ __all__ = [
     "dumps",
     "enriched_post_headers",
     "load_schema",
+    "new_alert",
     "now_rfc3339",
     "raw_post",
     "to_rfc3339",

@@ -260,9 +260,15 @@ class Alert(TypedDict):
     share_baseline: NotRequired[Annotated[Share | None, Field(description="The usual negative share.")]]
     baseline_std: NotRequired[Annotated[float, Field(ge=0)]]
     baseline_source: NotRequired[Literal["seasonal", "ewma", "none"]]
-    ratio: NotRequired[Annotated[float | None, Field(description="observed / baseline; null when nothing was expected.")]]
-    top_terms: NotRequired[Annotated[list[TermCount], Field(max_length=20, description="Hashtags and words of the window.")]]
-    samples: NotRequired[Annotated[list[SamplePost], Field(max_length=5, description="Posts of the window to read first.")]]
+    ratio: NotRequired[
+        Annotated[float | None, Field(description="observed / baseline; null when nothing was expected.")]
+    ]
+    top_terms: NotRequired[
+        Annotated[list[TermCount], Field(max_length=20, description="Hashtags and words of the window.")]
+    ]
+    samples: NotRequired[
+        Annotated[list[SamplePost], Field(max_length=5, description="Posts of the window to read first.")]
+    ]
     search: NotRequired[AlertSearch]
     notify: NotRequired[
         Annotated[bool, Field(description="False when the rule's realert period held the notification back.")]

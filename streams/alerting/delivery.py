@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from core.settings import Settings
-from schemas import now_rfc3339
+from schemas import new_alert, now_rfc3339
 from streams import metrics
 from streams.alerting import channels, messages
 from streams.alerting.outbox import delivery_id, fingerprint
@@ -64,28 +64,30 @@ def test_alert(rule: Rule) -> dict[str, Any]:
         if italian
         else "test notification of rule {name}: no real spike"
     ).format(name=rule.name)
-    return {
-        "id": uuid.uuid4().hex,  # each test is its own notification
-        "rule": rule.name,
-        "key": ALL_KEY if rule.key == "all" else "test",
-        "key_kind": rule.key,
-        "kind": rule.kind,
-        "status": "firing",
-        "language": rule.language,
-        "summary": summary,
-        "window_start": start,
-        "window_end": now,
-        "metric": "test",
-        "observed": 0.0,
-        "baseline": 0.0,
-        "score": 0.0,
-        "severity": "info",
-        "sample_post_ids": [],
-        "samples": [],
-        "created_at": now,
-        "schema_version": 1,
-        "notify": True,
-    }
+    alert = dict(
+        new_alert(
+            rule=rule.name,
+            key=ALL_KEY if rule.key == "all" else "test",
+            window_start=start,
+            window_end=now,
+            key_kind=rule.key,
+            kind=rule.kind,
+            status="firing",
+            language=rule.language,
+            summary=summary,
+            metric="test",
+            observed=0.0,
+            baseline=0.0,
+            score=0.0,
+            severity="info",
+            sample_post_ids=[],
+            samples=[],
+            created_at=now,
+            notify=True,
+        )
+    )
+    alert["id"] = uuid.uuid4().hex  # each test is its own notification
+    return alert
 
 
 async def send_test(rule: Rule, settings: Settings) -> list[TestOutcome]:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from schemas import alert_id
+from schemas import new_alert
 from streams.alerting.baselines import DAY, WEEK, Baseline, Ewma, SeasonalHistory, baseline_for
 from streams.alerting.detection import Decision, Flatline, KeyKind, NegativeSpike, NewTerm, VolumeSpike
 from streams.alerting.rules import ALL_KEY, NegativeSpikeRule, NewTermRule, Rule, VolumeSpikeRule
@@ -365,42 +365,40 @@ class KeyTracker:
             self.last_notified = clock.now
         share = decision.share_negative
         by_share = decision.metric == "negative_share"
-        alert: dict[str, Any] = {
-            "id": alert_id(rule.name, self.key, window_start, window_end),
-            "rule": rule.name,
-            "key": self.key,
-            "window_start": window_start,
-            "window_end": window_end,
-            "metric": decision.metric,
-            "observed": float(share if by_share and share is not None else decision.current),
-            "baseline": float(
+        alert = new_alert(
+            rule=rule.name,
+            key=self.key,
+            window_start=window_start,
+            window_end=window_end,
+            metric=decision.metric,
+            observed=float(share if by_share and share is not None else decision.current),
+            baseline=float(
                 decision.share_baseline if by_share and decision.share_baseline is not None else decision.baseline.mean
             ),
-            "score": round(float(decision.z), 3),
-            "severity": decision.severity,
-            "sample_post_ids": [s["id"] for s in window.samples],
-            "created_at": _iso(wall),
-            "schema_version": 1,
-            "status": "firing",
-            "kind": rule.kind,
-            "key_kind": rule.key,
-            "language": rule.language,
-            "summary": decision.describe(self.key, _DESCRIBE_KIND[rule.key], rule.language),
-            "window_minutes": rule.window_minutes,
-            "total": window.total,
-            "negative": window.negative,
-            "share_negative": None if window.total == 0 else round(window.negative / window.total, 4),
-            "share_baseline": None if decision.share_baseline is None else round(min(decision.share_baseline, 1.0), 4),
-            "baseline_std": round(float(decision.baseline.std), 3),
-            "baseline_source": decision.baseline.source if decision.kind != "new_term" else "none",
-            "ratio": None if decision.ratio is None else round(float(decision.ratio), 3),
-            "top_terms": window.top_terms(),
-            "samples": window.samples,
-            "search": alert_search(rule, self.key, window_start, window_end, clock.api_url),
-            "notify": notify,
-        }
-        self.active = alert
-        return alert
+            score=round(float(decision.z), 3),
+            severity=decision.severity,
+            sample_post_ids=[s["id"] for s in window.samples],
+            created_at=_iso(wall),
+            status="firing",
+            kind=rule.kind,
+            key_kind=rule.key,
+            language=rule.language,
+            summary=decision.describe(self.key, _DESCRIBE_KIND[rule.key], rule.language),
+            window_minutes=rule.window_minutes,
+            total=window.total,
+            negative=window.negative,
+            share_negative=None if window.total == 0 else round(window.negative / window.total, 4),
+            share_baseline=None if decision.share_baseline is None else round(min(decision.share_baseline, 1.0), 4),
+            baseline_std=round(float(decision.baseline.std), 3),
+            baseline_source=decision.baseline.source if decision.kind != "new_term" else "none",
+            ratio=None if decision.ratio is None else round(float(decision.ratio), 3),
+            top_terms=window.top_terms(),
+            samples=window.samples,
+            search=alert_search(rule, self.key, window_start, window_end, clock.api_url),
+            notify=notify,
+        )
+        self.active = dict(alert)
+        return self.active
 
     def _resolve(self, rule: Rule, start: int, window: Window, decision: Decision, clock: Clock) -> dict[str, Any]:
         assert self.active is not None
