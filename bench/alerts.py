@@ -219,10 +219,7 @@ def throughput(posts: list[dict[str, Any]], rules: Path | None) -> dict[str, Any
         if rules:
             app = pipeline.settings.app_id
             wait_for(
-                lambda: (
-                    caught_up(pipeline, f"{app}-detect", pipeline.topics.enriched)
-                    and caught_up(pipeline, app, pipeline.topics.tallies)
-                ),
+                lambda: caught_up(pipeline, app, pipeline.topics.tallies),
                 timeout=600,
                 what="the detector to count every post",
                 interval=0.2,

@@ -60,17 +60,20 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
         autodiscover=False,
     )
     topics = StreamTopics.declare(app, TopicNames.of(settings), settings)
-    # One connection (one TLS context, secrets registered once) for Faust and both aiokafka clients.
-    add_enrich_agent(app, topics, chain_from_settings(settings), settings, kafka)
-    add_index_agent(app, topics, es, settings, kafka)
-    # Alerts are indexed whoever raised them (another worker with rules, a test, a replay).
-    add_alerts_index_agent(app, settings, es, kafka, topics)
+    detector = None
     if settings.alert_rules is not None:
         # Checked here, before any I/O: a worker never starts on a rules file it cannot use.
         rulebook = RuleBook(settings.alert_rules)
         _warn_unknown_topics(rulebook, settings)
-        add_detector(app, settings, rulebook, TopicNames.of(settings), kafka)
+        detector = add_detector(app, settings, rulebook, TopicNames.of(settings), kafka)
         add_notifier(app, settings, rulebook)
+    # One connection (one TLS context, secrets registered once) for Faust and both aiokafka clients.
+    add_enrich_agent(
+        app, topics, chain_from_settings(settings), settings, kafka, tap=detector.tap if detector else None
+    )
+    add_index_agent(app, topics, es, settings, kafka)
+    # Alerts are indexed whoever raised them (another worker with rules, a test, a replay).
+    add_alerts_index_agent(app, settings, es, kafka, topics)
     return app
 
 

@@ -1,19 +1,20 @@
-"""The detector: ``posts.enriched`` → counts per rule and key (changelog-backed) → ``alerts``.
+"""The detector: enriched posts → counts per rule and key (changelog-backed) → ``alerts``.
 
 Two stages, because a Faust table must be written by the worker that owns the key's partition,
 while a post counts under many keys (its topics, watch terms, source, the whole stream):
 
-1. **tally** (a task with its own aiokafka consumer, group ``<app id>-detect``, like the index
-   agent): for each batch of enriched posts, the keys each rule counts it under
-   (:func:`streams.alerting.tallies.tallies`), one record per rule and key to ``alerts.tallies``
-   keyed ``rule<US>key``. Offsets are committed once the broker acknowledged the tallies.
+1. **tally**, in the enrich agent: each batch it has just enriched becomes one record per rule and
+   key on ``alerts.tallies``, keyed ``rule<US>key`` (:meth:`Detector.tap`,
+   :func:`streams.alerting.tallies.tally_records`), published with the batch and acknowledged
+   before the batch's raw offsets are. (A consumer of ``posts.enriched`` of its own did the same
+   at 2.3× the CPU: it fetched, unpacked and decoded every post again; see the README's benchmark.)
 2. **detect** (a Faust agent on ``alerts.tallies``): the key's
    :class:`~streams.alerting.tracker.KeyTracker` from the ``alert-trackers`` table counts the
-   sightings (skipping any already counted: each carries its post's partition and offset), closes
-   due windows, and decides. Alerts are published and acknowledged *before* the tracker is stored,
-   so a crash in between re-raises the same alert (same id: the notifier and the index de-duplicate)
-   and never loses one. The tables are changelog-backed: a restarted or rebalanced worker recovers
-   the counts, baselines and the alert in force.
+   sightings (skipping any already counted: each carries its raw message's partition and offset),
+   closes due windows, and decides. Alerts are published and acknowledged *before* the tracker is
+   stored, so a crash in between re-raises the same alert (same id: the notifier and the index
+   de-duplicate) and never loses one. The tables are changelog-backed: a restarted or rebalanced
+   worker recovers the counts, baselines and the alert in force.
 3. A timer closes the due windows of keys that had no posts (a flatline is the absence of posts)
    and reloads the rules file when it changed.
 
@@ -23,16 +24,14 @@ wall clock while nothing arrives (:class:`StreamClock`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import faust
 import orjson
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from core.kafka import TopicNames
@@ -42,11 +41,9 @@ from schemas import ALERT_HEADERS, dumps
 from streams import metrics
 from streams.alerting.rulebook import RuleBook
 from streams.alerting.rules import NewTermRule, Rule
-from streams.alerting.tallies import decode_tally, encode_tally, split_key, tallies
+from streams.alerting.tallies import decode_tally, split_key, tally_records
 from streams.alerting.tracker import Clock, KeyTracker
-from streams.batching import Batcher, Message
-from streams.index_agent import batch_consumer
-from streams.publishing import BatchPublisher, OutRecord, enrich_producer
+from streams.publishing import OutRecord
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +172,10 @@ class Detector:
         await self._publish(rule, events)
         self._store(key, rule, tracker)
 
+    def tap(self, posts: Sequence[tuple[int, int, Mapping[str, Any]]]) -> list[OutRecord]:
+        """The tallies of a batch the enrich agent has just enriched, for it to publish with the batch."""
+        return tally_records(self.names.tallies, posts, self.rulebook.rules)
+
     def _owned(self, key: bytes) -> bool:
         partition = self._partitioner(key, self._partitions, self._partitions)
         return TopicPartition(self.names.tallies, partition) in self.app.assignor.assigned_actives()
@@ -217,58 +218,12 @@ class Detector:
         return tracker.active is None and idle > rule.lookback_days * 86_400 + rule.window.total_seconds()
 
 
-async def _publish_all(publisher: BatchPublisher, records: list[OutRecord]) -> None:
-    """Publish until the broker acknowledged every record (while Kafka is away, nothing further is read).
-
-    A retry may write some tallies twice: their sightings carry offsets, so the detect stage counts them once.
-    """
-    delay = 0.5
-    while records:
-        published = await publisher.publish(records)
-        if published.error is None:
-            return
-        log.warning("publishing detector tallies failed (%s); retrying in %.1f s", published.error, delay)
-        records = records[published.acknowledged :]
-        await asyncio.sleep(delay)  # back-off between attempts, not a readiness wait
-        delay = min(delay * 2, 30.0)
-
-
 def add_detector(
     app: faust.App, settings: Settings, rulebook: RuleBook, names: TopicNames, kafka: KafkaConnection
 ) -> Detector:
-    """The two stages and the timer, on ``app``; nothing runs while the rule book is empty."""
+    """The detect agent and its timers on ``app``; the enrich agent sends the tallies (:meth:`Detector.tap`)."""
     detector = Detector(app, settings, rulebook, names)
     tallies_topic = app.topic(names.tallies, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions)
-
-    @app.task
-    async def tally() -> None:
-        consumer = batch_consumer(settings, kafka, names.enriched, group_suffix="detect")
-        producer = enrich_producer(settings, kafka, role="detect")
-        await consumer.start()
-        await producer.start()
-        publisher = BatchPublisher(producer)
-        # Short batches: detection latency is this wait plus the detect stage's.
-        batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=0.25)
-        try:
-            while True:
-                batch: list[Message] = await batcher.next()
-                if not batch:
-                    continue
-                metrics.MESSAGES_IN.labels("detect").inc(len(batch))
-                grouped, _ = tallies(batch, rulebook.rules)
-                records = [OutRecord(names.tallies, key, encode_tally(s), []) for key, s in grouped.items()]
-                await _publish_all(publisher, records)
-                offsets: dict[TopicPartition, int] = {}
-                for msg in batch:
-                    tp = TopicPartition(msg.topic, msg.partition)
-                    offsets[tp] = max(offsets.get(tp, 0), msg.offset + 1)
-                try:
-                    await consumer.commit(offsets)
-                except (CommitFailedError, KafkaError) as exc:
-                    log.warning("detector offset commit failed (%s); the batch will be tallied again", exc)
-        finally:
-            await consumer.stop()
-            await producer.stop()
 
     @app.agent(tallies_topic, name="ascolto.detect")
     async def detect(stream: faust.StreamT[bytes]) -> None:

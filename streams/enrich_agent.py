@@ -38,7 +38,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
 import faust
@@ -90,6 +90,11 @@ class Incoming(Protocol):
     value: bytes | None
 
 
+#: More records made from a batch's enriched posts, given as (partition, offset, post) of their raw message,
+#: published with the batch (the detector's tallies: :func:`streams.alerting.tallies.tally_records`).
+Tap = Callable[[Sequence[tuple[int, int, Mapping[str, Any]]]], list[OutRecord]]
+
+
 class HasMessage(Protocol):
     @property
     def message(self) -> Any: ...  # an Incoming
@@ -108,8 +113,10 @@ class BatchEnricher:
         topics: StreamTopics,
         max_message_bytes: int,
         window: DateWindow | None = None,
+        tap: Tap | None = None,
     ) -> None:
         self.chain = chain
+        self.tap = tap
         self.window = window or DateWindow()
         self.publisher = publisher
         self.topics = topics
@@ -133,11 +140,13 @@ class BatchEnricher:
         metrics.ENRICH_BATCH_POSTS.observe(len(events))
 
         records, stages = await self._records(messages, outcomes)
+        # The tap's records go first: an event is acked only once they are acknowledged too.
+        tapped = self._tapped(messages, outcomes)
         started = time.perf_counter()
-        published = await self.publisher.publish(records)
+        published = await self.publisher.publish(tapped + records)
         metrics.ENRICH_PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
-        done = published.acknowledged
+        done = max(0, published.acknowledged - len(tapped))
         for stage, n in Counter(stages[:done]).items():
             if stage is None:
                 metrics.POSTS_ENRICHED.inc(n)
@@ -150,6 +159,16 @@ class BatchEnricher:
                 f"Kafka did not acknowledge {len(events) - done} of {len(events)} records of an enrich batch "
                 f"({published.error!r}); the worker stops and re-reads them once restarted: check that Kafka is up."
             ) from published.error
+
+    def _tapped(self, messages: Sequence[Incoming], outcomes: Sequence[Enriched | Failed]) -> list[OutRecord]:
+        if self.tap is None:
+            return []
+        posts = [
+            (msg.partition, msg.offset, outcome.post)
+            for msg, outcome in zip(messages, outcomes, strict=True)
+            if isinstance(outcome, Enriched)
+        ]
+        return self.tap(posts)
 
     async def _records(
         self, messages: Sequence[Incoming], outcomes: Sequence[Enriched | Failed]
@@ -188,7 +207,12 @@ class BatchEnricher:
 
 
 def add_enrich_agent(
-    app: faust.App, topics: StreamTopics, chain: EnrichmentChain, settings: Settings, kafka: KafkaConnection
+    app: faust.App,
+    topics: StreamTopics,
+    chain: EnrichmentChain,
+    settings: Settings,
+    kafka: KafkaConnection,
+    tap: Tap | None = None,
 ) -> None:
     """Register the agent; the chain is built once, before the worker starts."""
 
@@ -198,7 +222,12 @@ def add_enrich_agent(
         producer = enrich_producer(settings, kafka)  # aiokafka binds it to the running loop
         await producer.start()
         step = BatchEnricher(
-            chain, BatchPublisher(producer), topics, settings.max_message_bytes, DateWindow.from_settings(settings)
+            chain,
+            BatchPublisher(producer),
+            topics,
+            settings.max_message_bytes,
+            DateWindow.from_settings(settings),
+            tap,
         )
         # noack_take is on the Stream class, not (yet) on the StreamT interface agents are typed with.
         batches = cast("faust.Stream[Any]", stream).noack_take(

@@ -1,15 +1,18 @@
 """The detector's first stage, as pure functions: a batch of enriched posts → one tally per rule and key.
 
-A tally is a record of the detector's internal topic, keyed ``rule<US>key`` so that every tally of a
-key goes to the same partition, and so to the one worker that owns that key's state. It lists the
-batch's sightings of the key (:class:`~streams.alerting.tracker.Sighting`), each with the partition
-and offset of its post in ``posts.enriched``: the second stage skips what it already counted.
+The enrich agent calls it on each batch it has just enriched and publishes the tallies with the
+batch, before acking anything (see :class:`streams.enrich_agent.BatchEnricher`). A tally is a
+record of the detector's internal topic, keyed ``rule<US>key`` so that every tally of a key goes to
+the same partition, and so to the one worker that owns that key's state. It lists the batch's
+sightings of the key (:class:`~streams.alerting.tracker.Sighting`), each with the partition and
+offset of its post's message in ``posts.raw``: a batch enriched again after a crash sends the same
+sightings, and the second stage skips what it already counted.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +22,7 @@ import orjson
 from streams.alerting.rules import ALL_KEY, Rule, RuleSet
 from streams.alerting.terms import terms_of
 from streams.alerting.tracker import SAMPLE_CHARS, Sighting
-from streams.batching import Message
+from streams.publishing import OutRecord
 
 SEPARATOR = "\x1f"  # ASCII unit separator: never in a rule name, vanishingly rare in a key
 
@@ -37,13 +40,13 @@ def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def sighting(post: dict[str, Any], msg: Message) -> Sighting:
+def sighting(post: Mapping[str, Any], partition: int, offset: int) -> Sighting:
     """What the detector keeps of one post (raises KeyError/ValueError/TypeError on a post it cannot read)."""
     sentiment = (post.get("sentiment") or {}).get("label") or ""
     author = post.get("author") or {}
     return Sighting(
-        partition=msg.partition,
-        offset=msg.offset,
+        partition=partition,
+        offset=offset,
         ts=_epoch(post["created_at"]),
         negative=sentiment == "negative",
         id=str(post["id"]),
@@ -54,7 +57,7 @@ def sighting(post: dict[str, Any], msg: Message) -> Sighting:
     )
 
 
-def _values(post: dict[str, Any], field: str) -> Sequence[str]:
+def _values(post: Mapping[str, Any], field: str) -> Sequence[str]:
     if field == "topic":
         return post.get("topics") or ()
     if field == "source":
@@ -84,7 +87,7 @@ class Matcher:
         filters = tuple((f, frozenset(getattr(rule.filters, f))) for f in fields if getattr(rule.filters, f))
         return cls(rule.name, rule.key, filters, frozenset(getattr(rule.filters, rule.key, ())))
 
-    def keys_of(self, post: dict[str, Any]) -> list[str]:
+    def keys_of(self, post: Mapping[str, Any]) -> list[str]:
         for field, allowed in self.filters:
             if not any(value in allowed for value in _values(post, field)):
                 return []
@@ -92,25 +95,25 @@ class Matcher:
         return sorted({k for k in keys if k in self.wanted}) if self.wanted else sorted(set(keys))
 
 
-def tallies(messages: Iterable[Message], rules: RuleSet) -> tuple[dict[bytes, list[bytes]], int]:
-    """The sightings of a batch (each already JSON, encoded once however many keys it counts under) by tally key,
-    and how many messages could not be read as posts.
-
-    Unreadable messages are skipped here: the index agent reads the same topic and dead-letters them.
+def tallies(
+    posts: Iterable[tuple[int, int, Mapping[str, Any]]], rules: RuleSet
+) -> tuple[dict[bytes, list[bytes]], int]:
+    """The sightings of a batch of enriched posts, given as (partition, offset, post) of their raw message,
+    by tally key (each sighting JSON-encoded once however many keys it counts under), and how many posts
+    could not be read (no usable ``created_at``, say: skipped here; the post itself is indexed as usual).
     """
     grouped: dict[bytes, list[bytes]] = defaultdict(list)
     unreadable = 0
     if not rules.rules:
         return grouped, 0
     matchers = _matchers(rules)
-    for msg in messages:
+    for partition, offset, post in posts:
         try:
-            post = orjson.loads(msg.value or b"")
             matches = [(m.name, m.keys_of(post)) for m in matchers]
             if not any(keys for _, keys in matches):
                 continue
-            encoded = orjson.dumps(sighting(post, msg).to_list())
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError, AttributeError, OverflowError):
+            encoded = orjson.dumps(sighting(post, partition, offset).to_list())
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError):
             unreadable += 1
             continue
         for name, keys in matches:
@@ -137,3 +140,9 @@ def encode_tally(sightings: Sequence[bytes]) -> bytes:
 
 def decode_tally(value: bytes) -> list[Sighting]:
     return [Sighting.from_list(item) for item in orjson.loads(value)]
+
+
+def tally_records(topic: str, posts: Iterable[tuple[int, int, Mapping[str, Any]]], rules: RuleSet) -> list[OutRecord]:
+    """The records of :func:`tallies` for ``topic`` (``<prefix>alerts.tallies``), partitioned by key."""
+    grouped, _ = tallies(posts, rules)
+    return [OutRecord(topic, key, encode_tally(sightings), []) for key, sightings in grouped.items()]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-import orjson
 import pytest
 
 from ascolto.testing import run_enricher
 from streams.alerting.rules import parse_rules
 from streams.alerting.tallies import Matcher, decode_tally, encode_tally, split_key, tallies
-from streams.batching import Message
 
 RULES = parse_rules(
     """
@@ -42,9 +40,9 @@ def test_the_compiled_matcher_agrees_with_the_rule_model(posts):
 
 
 def test_a_batch_becomes_one_tally_per_rule_and_key_with_offsets(posts):
-    messages = [Message(None, orjson.dumps(p), "enriched", 2, 100 + i) for i, p in enumerate(posts)]
-    messages.append(Message(None, b"{not json", "enriched", 2, 200))
-    grouped, unreadable = tallies(messages, RULES)
+    batch = [(2, 100 + i, p) for i, p in enumerate(posts)]
+    batch.append((2, 200, {**posts[0], "created_at": "not a time"}))
+    grouped, unreadable = tallies(batch, RULES)
     assert unreadable == 1
     keys = {split_key(k) for k in grouped}
     assert ("billing_only", "billing") in keys and ("tags", "rimborso") in keys and ("by_source", "test") in keys

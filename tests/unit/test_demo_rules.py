@@ -8,7 +8,6 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
 
 from ascolto.resources import deploy_path
@@ -17,7 +16,6 @@ from core.settings import Settings
 from streams.alerting.rules import RuleSet, load_rules
 from streams.alerting.tallies import decode_tally, encode_tally, split_key, tallies
 from streams.alerting.tracker import Clock, KeyTracker
-from streams.batching import Message
 from streams.enrichers.chain import chain_from_settings
 
 LATENESS = 60.0
@@ -43,12 +41,12 @@ def _detect(rules: RuleSet, chain: Any, *, burst: int) -> list[dict[str, Any]]:
     messages = []
     for offset, post in enumerate(source):
         enriched = chain.enrich(post)
-        messages.append(Message(None, orjson.dumps(enriched), "posts.enriched", offset % 4, offset))
+        messages.append((offset % 4, offset, enriched))
     trackers: dict[bytes, KeyTracker] = {}
     by_name = {rule.name: rule for rule in rules.rules}
     events: list[dict[str, Any]] = []
     now = 0.0
-    for i in range(0, len(messages), 100):  # batches, as the tally stage reads them
+    for i in range(0, len(messages), 100):  # batches, as the enrich agent tallies them
         grouped, unreadable = tallies(messages[i : i + 100], rules)
         assert unreadable == 0
         for key, encoded in grouped.items():

@@ -23,6 +23,8 @@ from core.errors import DeliveryError
 from core.kafka import TopicNames
 from core.settings import Settings
 from schemas import CREATED_AT_HEADER, dumps, validate
+from streams.alerting.rules import parse_rules
+from streams.alerting.tallies import decode_tally, tally_records
 from streams.enrich_agent import BatchEnricher
 from streams.enrichers import EnrichmentChain
 from streams.enrichers.base import FunctionEnricher
@@ -275,3 +277,34 @@ def test_an_enricher_failing_on_one_post_of_a_batch_dead_letters_only_that_post(
     assert [type(o).__name__ for o in outcomes] == ["Enriched", "Failed", "Enriched", "Failed", "Enriched"]
     assert outcomes[1].stage == "enrich:picky" and "cannot score this" in outcomes[1].reason  # type: ignore[union-attr]
     assert outcomes[3].stage == "enrich:sloppy"  # type: ignore[union-attr]
+
+
+# --- the detector's tap: tallies go out with the batch, before anything is acked -------------------
+def tally_tap(posts):
+    rules = parse_rules("rules:\n  - {name: by_source, kind: flatline, key: source, minutes: 30}\n")
+    return tally_records("t.alerts.tallies", posts, rules)
+
+
+def test_the_tallies_of_a_batch_are_published_with_it(chain, topics):
+    events = burst(40)
+    producer = FakeProducer()
+    step = BatchEnricher(chain, BatchPublisher(producer), topics, Settings().max_message_bytes, tap=tally_tap)
+    acked, error = asyncio.run(run(step, events))
+    assert error is None and acked == events
+    tallies = [
+        v for (topic, _), records in producer.written.items() if topic == "t.alerts.tallies" for _, v, _ in records
+    ]
+    (sightings,) = [decode_tally(v) for v in tallies]
+    # One sighting per enriched post, identified by its raw message (a re-enriched batch sends the same ones).
+    enriched = [e.message for i, e in enumerate(events) if i not in MALFORMED]
+    assert sorted((s.partition, s.offset) for s in sightings) == sorted((m.partition, m.offset) for m in enriched)
+
+
+def test_a_refused_tally_acks_nothing_of_the_batch(chain, topics):
+    def refuse(n: int, topic: str, partition: int, batch: FakeBuilder) -> str | None:
+        return "by the broker" if topic == "t.alerts.tallies" else None
+
+    producer = FakeProducer(refuse=refuse)
+    step = BatchEnricher(chain, BatchPublisher(producer), topics, Settings().max_message_bytes, tap=tally_tap)
+    acked, error = asyncio.run(run(step, burst(20)))
+    assert acked == [] and isinstance(error, DeliveryError)
