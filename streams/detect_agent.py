@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -64,6 +64,32 @@ class StreamClock:
         return self.event + max(0.0, self.wall() - self.at) if self.event else 0.0
 
 
+class Activity:
+    """The minutes (event time) in which the stream had any post, as the tallies this worker reads tell it,
+    for the last :data:`DAYS` days.
+
+    Not stored: after a restart the minutes before it count as silent, which is what the gap was.
+    """
+
+    DAYS = 8
+
+    def __init__(self) -> None:
+        self.minutes: set[int] = set()
+        self._newest = 0
+
+    def saw(self, minutes: Iterable[int]) -> None:
+        for minute in minutes:
+            self.minutes.add(minute)
+            if minute > self._newest + 3600:  # prune about once an hour of event time
+                self._newest = minute
+                oldest = minute - self.DAYS * 86_400
+                self.minutes = {m for m in self.minutes if m >= oldest}
+
+    def active(self, start: float, end: float) -> bool:
+        minute = int(start // 60) * 60
+        return any(m in self.minutes for m in range(minute, int(end), 60))
+
+
 def _shape(rule: Rule) -> str:
     """What a tracker's state depends on: when it changes (a new window length, say), the state starts over."""
     return f"{rule.kind}/{int(rule.window.total_seconds())}/{getattr(rule, 'season', '')}"
@@ -94,6 +120,7 @@ class Detector:
         self.histories = table("alert-histories", "Seasonal history per rule and key.")
         self.alerts = app.topic(names.alerts, key_type=bytes, value_type=bytes)
         self.clock = StreamClock()
+        self.activity = Activity()
         self._cache: dict[bytes, tuple[bytes, KeyTracker]] = {}
         self._partitioner = DefaultPartitioner()
         self._partitions = list(range(settings.topic_partitions))
@@ -135,6 +162,7 @@ class Detector:
             wall=time.time(),
             api_url=self.settings.api_url,
             notify_within=self.settings.alert_notify_within_seconds or None,
+            stream_active=self.activity.active,
         )
 
     async def _publish(self, rule: Rule, events: list[dict[str, Any]]) -> None:
@@ -158,9 +186,11 @@ class Detector:
         rule = self.rulebook.rules.get(rule_name)
         if rule is None:
             return  # the rule was removed since this tally was written
-        sightings = decode_tally(value)
+        tally = decode_tally(value)
+        sightings = tally.sightings
         for s in sightings:
             self.clock.saw(s.ts)
+        self.activity.saw(tally.minutes)
         tracker = self._load(key, rule)
         if sightings:
             first = min(s.ts for s in sightings)

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import faust
@@ -48,6 +49,18 @@ class OutboxTable(faust.Table):
 
     def partition_for_key(self, key: Any) -> int:
         return int(str(key).split("/", 1)[0])
+
+
+def _stale(alert: dict[str, Any], within: float) -> bool:
+    """Whether the event was raised more than ``within`` seconds ago (never, with ``within`` 0)."""
+    raised = alert.get("resolved_at") if alert.get("status") == "resolved" else alert.get("created_at")
+    if not within or not isinstance(raised, str):
+        return False
+    try:
+        at = datetime.fromisoformat(raised.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False
+    return time.time() - at > within
 
 
 def add_notifier(app: faust.App, settings: Settings, rulebook: RuleBook) -> OutboxTable:
@@ -94,7 +107,11 @@ def add_notifier(app: faust.App, settings: Settings, rulebook: RuleBook) -> Outb
                 await send_dead_letter("The alert cannot be notified: it is not JSON.", message.value, message.key)
                 continue
             if alert.get("notify") is False:
-                continue  # held back by the rule's realert period
+                continue  # held back by the rule's realert period, or history when raised
+            if _stale(alert, settings.alert_notify_within_seconds):
+                # Raised long before this notifier saw it (a new deployment reading the topic's history):
+                # news then, not now. Its subscribers were told at the time, or it is in the index.
+                continue
             rule = rulebook.rules.get(str(alert["rule"]))
             if rule is None:
                 await send_dead_letter(

@@ -97,6 +97,8 @@ def demo(
         backdate=span,
     )
     receiver = _start_receiver(secret) if demo_alerts and burst else None
+    # Only this run's alerts: a worker kept from an earlier run may still deliver older ones.
+    run_start = datetime.now(UTC) - (span or timedelta(0)) - timedelta(seconds=1)
     late_before = _late_posts(settings, proc.status().metrics_port, proc.status().processes)
     try:
         run_source(source, rate=None)
@@ -106,7 +108,7 @@ def demo(
             found = _wait_searchable(settings, prefix, expected, proc)
         console.print(f"[green]✓[/] {found} posts of this run are searchable in index {settings.es_index}")
         if receiver is not None:
-            _show_alerts(receiver, [rule.name for rule in load_rules(rules_file).rules], proc)
+            _show_alerts(receiver, [rule.name for rule in load_rules(rules_file).rules], proc, run_start)
     finally:
         if receiver is not None:
             receiver.stop()
@@ -163,8 +165,9 @@ def _start_receiver(secret: str) -> DemoReceiver | None:
     return receiver
 
 
-def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorker) -> None:
-    """Print alerts and resolutions as they arrive, until each rule fired and resolved or the deadline passes."""
+def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorker, since: datetime) -> None:
+    """Print this run's alerts (windows ending after ``since``) and their resolutions as they arrive, until each
+    rule fired and resolved or the deadline passes."""
     deadline = time.monotonic() + ALERT_WAIT_SECONDS
     fired: dict[str, str] = {}  # alert id -> rule
     resolved: set[str] = set()
@@ -176,6 +179,8 @@ def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorke
             try:
                 alert = receiver.alerts.get(timeout=min(1.0, remaining))
             except queue.Empty:
+                continue
+            if not _of_this_run(alert, since):
                 continue
             if alert.get("status") == "resolved":
                 resolved.add(str(alert.get("id")))
@@ -193,6 +198,14 @@ def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorke
             f"[yellow]![/] An alert is not resolved yet after {ALERT_WAIT_SECONDS:.0f} s; "
             "`ascolto alerts list` shows it when it is."
         )
+
+
+def _of_this_run(alert: dict[str, Any], since: datetime) -> bool:
+    try:
+        end = datetime.fromisoformat(str(alert.get("window_end")).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return end > since
 
 
 def _print_alert(alert: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -88,38 +88,47 @@ class Matcher:
         return cls(rule.name, rule.key, filters, frozenset(getattr(rule.filters, rule.key, ())))
 
     def keys_of(self, post: Mapping[str, Any]) -> list[str]:
-        for field, allowed in self.filters:
-            if not any(value in allowed for value in _values(post, field)):
+        for name, allowed in self.filters:
+            if not any(value in allowed for value in _values(post, name)):
                 return []
         keys = _values(post, self.key)
         return sorted({k for k in keys if k in self.wanted}) if self.wanted else sorted(set(keys))
 
 
-def tallies(
-    posts: Iterable[tuple[int, int, Mapping[str, Any]]], rules: RuleSet
-) -> tuple[dict[bytes, list[bytes]], int]:
-    """The sightings of a batch of enriched posts, given as (partition, offset, post) of their raw message,
-    by tally key (each sighting JSON-encoded once however many keys it counts under), and how many posts
-    could not be read (no usable ``created_at``, say: skipped here; the post itself is indexed as usual).
-    """
-    grouped: dict[bytes, list[bytes]] = defaultdict(list)
-    unreadable = 0
+@dataclass
+class TallyBatch:
+    """What one batch of enriched posts tells the detector."""
+
+    #: The encoded sightings by tally key (each sighting JSON-encoded once however many keys it counts under).
+    sightings: dict[bytes, list[bytes]] = field(default_factory=lambda: defaultdict(list))
+    #: The minutes (event time, epoch seconds) in which the batch had any post, matching a rule or not: the
+    #: stream was not silent then, so a key's empty window there is a real zero (see ``Clock.stream_active``).
+    minutes: set[int] = field(default_factory=set)
+    #: Posts that could not be read (no usable ``created_at``, say: skipped here, indexed as usual).
+    unreadable: int = 0
+
+
+def tallies(posts: Iterable[tuple[int, int, Mapping[str, Any]]], rules: RuleSet) -> TallyBatch:
+    """The tallies of a batch of enriched posts, given as (partition, offset, post) of their raw message."""
+    batch = TallyBatch()
     if not rules.rules:
-        return grouped, 0
+        return batch
     matchers = _matchers(rules)
     for partition, offset, post in posts:
         try:
+            seen = sighting(post, partition, offset)
+            batch.minutes.add(int(seen.ts // 60) * 60)
             matches = [(m.name, m.keys_of(post)) for m in matchers]
             if not any(keys for _, keys in matches):
                 continue
-            encoded = orjson.dumps(sighting(post, partition, offset).to_list())
+            encoded = orjson.dumps(seen.to_list())
         except (KeyError, ValueError, TypeError, AttributeError, OverflowError):
-            unreadable += 1
+            batch.unreadable += 1
             continue
         for name, keys in matches:
             for key in keys:
-                grouped[tally_key(name, key)].append(encoded)
-    return grouped, unreadable
+                batch.sightings[tally_key(name, key)].append(encoded)
+    return batch
 
 
 _compiled: tuple[int, tuple[Matcher, ...]] = (0, ())
@@ -133,16 +142,25 @@ def _matchers(rules: RuleSet) -> tuple[Matcher, ...]:
     return _compiled[1]
 
 
-def encode_tally(sightings: Sequence[bytes]) -> bytes:
-    """A tally's value: the JSON array of its (already encoded) sightings."""
-    return b"[" + b",".join(sightings) + b"]"
+def encode_tally(sightings: Sequence[bytes], minutes: Iterable[int] = ()) -> bytes:
+    """A tally's value: ``{"m": [active minutes], "s": [sightings]}``, the sightings already encoded."""
+    return b'{"m":' + orjson.dumps(sorted(minutes)) + b',"s":[' + b",".join(sightings) + b"]}"
 
 
-def decode_tally(value: bytes) -> list[Sighting]:
-    return [Sighting.from_list(item) for item in orjson.loads(value)]
+@dataclass(frozen=True)
+class Tally:
+    sightings: list[Sighting]
+    minutes: list[int]
+
+
+def decode_tally(value: bytes) -> Tally:
+    data = orjson.loads(value)
+    return Tally([Sighting.from_list(item) for item in data["s"]], [int(m) for m in data["m"]])
 
 
 def tally_records(topic: str, posts: Iterable[tuple[int, int, Mapping[str, Any]]], rules: RuleSet) -> list[OutRecord]:
     """The records of :func:`tallies` for ``topic`` (``<prefix>alerts.tallies``), partitioned by key."""
-    grouped, _ = tallies(posts, rules)
-    return [OutRecord(topic, key, encode_tally(sightings), []) for key, sightings in grouped.items()]
+    batch = tallies(posts, rules)
+    return [
+        OutRecord(topic, key, encode_tally(sightings, batch.minutes), []) for key, sightings in batch.sightings.items()
+    ]

@@ -22,7 +22,7 @@ close too. Drops (volume down, flatline) and resolutions are decided when a wind
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -91,6 +91,11 @@ class Clock:
     wall: float | None = None
     #: Base URL of the worker's API, for the ready search of alerts.
     api_url: str = "http://127.0.0.1:8000"
+    #: Whether the stream had any post at all in [start, end): an empty window of a key is learned as a zero
+    #: only then. When the whole stream was silent (ascolto or its sources were down) the window says
+    #: nothing about the key, and learning it would make the traffic coming back look like a spike.
+    #: None: always (backtests, tests).
+    stream_active: Callable[[float, float], bool] | None = None
     #: An alert whose window ended longer ago than this (wall clock) is raised and indexed but not notified:
     #: a new detector reading days of history must not page anyone about them. None: no limit.
     notify_within: float | None = None
@@ -326,7 +331,12 @@ class KeyTracker:
             # Only a window after the alert's resolves it: the one before may close later than the
             # alert fired (its lateness), and it says nothing about whether the spike is over.
             events.append(self._resolve(rule, start, window, decision, clock))
-        self._learn(rule, start, window, ewma=self.active is None)
+        if (
+            window.total
+            or clock.stream_active is None
+            or clock.stream_active(start, start + int(rule.window.total_seconds()))
+        ):
+            self._learn(rule, start, window, ewma=self.active is None)
         self.recent = [*self.recent, window.total][-64:]
         return events
 

@@ -11,6 +11,7 @@ import signal
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from kafka import KafkaProducer
 
 from ascolto.testing import LocalPipeline, free_port, wait_for
 from core.kafka import kafka_client_config
-from schemas import ALERT_HEADERS, dumps, now_rfc3339
+from schemas import ALERT_HEADERS, dumps, now_rfc3339, to_rfc3339
 from streams.alerting.delivery import send_test
 from streams.alerting.rules import load_rules
 from tests.integration.receivers import Mailbox, Receiver
@@ -150,7 +151,9 @@ def test_one_notification_per_subscriber_and_a_repeat_sends_nothing(world: dict[
     pipeline, receiver, mailbox = world["pipeline"], world["receiver"], world["mailbox"]
     firing = make_alert("spike_it")
     held_back = make_alert("spike_it", notify=False)  # within the rule's realert period
-    publish(pipeline, held_back, {**held_back, "status": "resolved", "notify": True}, firing)
+    # Raised two hours ago, seen only now (a new notifier reading the topic's history): news then, not now.
+    stale = make_alert("spike_it", created_at=to_rfc3339((datetime.now(UTC) - timedelta(hours=2)).isoformat()))
+    publish(pipeline, held_back, {**held_back, "status": "resolved", "notify": True}, stale, firing)
     wait_for(lambda: receiver.of(firing["id"]) and mailbox.messages, timeout=60, what="webhook and e-mail delivery")
 
     mail = mailbox.messages[0]
@@ -167,7 +170,7 @@ def test_one_notification_per_subscriber_and_a_repeat_sends_nothing(world: dict[
     statuses = [b["status"] for b in receiver.of(firing["id"])]
     assert statuses == ["firing", "resolved"]
     assert len(mailbox.messages) == 2 and mailbox.messages[1]["Subject"].startswith("[ascolto] risolto")
-    assert receiver.rejected == 0 and receiver.of(held_back["id"]) == []
+    assert receiver.rejected == 0 and receiver.of(held_back["id"]) == [] and receiver.of(stale["id"]) == []
     assert metric(pipeline, "ascolto_alerts_delivered_total", "spike_it") == 6  # webhook, e-mail, kafka × 2
 
 

@@ -42,11 +42,15 @@ def test_the_compiled_matcher_agrees_with_the_rule_model(posts):
 def test_a_batch_becomes_one_tally_per_rule_and_key_with_offsets(posts):
     batch = [(2, 100 + i, p) for i, p in enumerate(posts)]
     batch.append((2, 200, {**posts[0], "created_at": "not a time"}))
-    grouped, unreadable = tallies(batch, RULES)
-    assert unreadable == 1
+    result = tallies(batch, RULES)
+    assert result.unreadable == 1
+    grouped = result.sightings
     keys = {split_key(k) for k in grouped}
     assert ("billing_only", "billing") in keys and ("tags", "rimborso") in keys and ("by_source", "test") in keys
     assert ("billing_only", "transport") not in keys
-    sightings = decode_tally(encode_tally(grouped[b"by_source\x1ftest"]))
+    tally = decode_tally(encode_tally(grouped[b"by_source\x1ftest"], result.minutes))
+    sightings = tally.sightings
+    # Every post's minute, whether a rule counts it or not: the stream was not silent then.
+    assert tally.minutes == sorted({int(s.ts // 60) * 60 for s in sightings})
     assert [(s.partition, s.offset) for s in sightings] == [(2, 100), (2, 101), (2, 102), (2, 103)]
     assert sightings[0].negative and "#rimborso" in sightings[0].terms

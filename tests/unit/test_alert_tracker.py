@@ -243,3 +243,23 @@ def test_a_ratio_of_nearly_nothing_is_left_out_of_the_words():
     steady(tracker, NEG, feed, range(20), n=20, negative=0)
     (alert,) = tracker.add(NEG, feed.posts(20, 45, negative=40), clock(20.5))
     assert alert["ratio"] is None and "×" not in alert["summary"] and "di solito 0" in alert["summary"]
+
+
+VOLUME = parse_rules(
+    "rules:\n  - {name: vol, kind: volume_spike, key: all, window: 1m, warmup: 5, threshold_cur: 10}\n"
+).get("vol")
+
+
+@pytest.mark.parametrize("stream_talked", [False, True])
+def test_a_gap_in_the_whole_stream_is_not_learned_as_quiet(stream_talked):
+    tracker, feed = KeyTracker(VOLUME.name, "all"), Feed()
+    assert steady(tracker, VOLUME, feed, range(20), n=30) == []
+    # 40 minutes without a single post in the stream (ascolto or its sources were down), then traffic as usual.
+    gap = Clock(now=T0 + 61 * 60, lateness=30.0, stream_active=lambda start, end: stream_talked)
+    assert tracker.advance(VOLUME, gap) == []
+    events = tracker.add(VOLUME, feed.posts(61, 30), Clock(now=T0 + 61.9 * 60, lateness=30.0))
+    if stream_talked:
+        # The key alone was silent while the stream talked: its zeros are real, and 30 is far above them.
+        assert [e["status"] for e in events] == ["firing"]
+    else:
+        assert events == []  # the usual 30 a minute is still usual

@@ -47,10 +47,10 @@ def _detect(rules: RuleSet, chain: Any, *, burst: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     now = 0.0
     for i in range(0, len(messages), 100):  # batches, as the enrich agent tallies them
-        grouped, unreadable = tallies(messages[i : i + 100], rules)
-        assert unreadable == 0
-        for key, encoded in grouped.items():
-            sightings = decode_tally(encode_tally(encoded))  # what the detect stage reads back
+        batch = tallies(messages[i : i + 100], rules)
+        assert batch.unreadable == 0
+        for key, encoded in batch.sightings.items():
+            sightings = decode_tally(encode_tally(encoded, batch.minutes)).sightings  # what the detect stage reads
             now = max(now, *(s.ts for s in sightings))
             rule_name, name = split_key(key)
             tracker = trackers.setdefault(key, KeyTracker(rule_name, name))

@@ -294,7 +294,7 @@ def test_the_tallies_of_a_batch_are_published_with_it(chain, topics):
     tallies = [
         v for (topic, _), records in producer.written.items() if topic == "t.alerts.tallies" for _, v, _ in records
     ]
-    (sightings,) = [decode_tally(v) for v in tallies]
+    (sightings,) = [decode_tally(v).sightings for v in tallies]
     # One sighting per enriched post, identified by its raw message (a re-enriched batch sends the same ones).
     enriched = [e.message for i, e in enumerate(events) if i not in MALFORMED]
     assert sorted((s.partition, s.offset) for s in sightings) == sorted((m.partition, m.offset) for m in enriched)
