@@ -30,8 +30,8 @@ from elastic.alerts import alert_version, bulk_index_alerts
 from elastic.templates import install_alerts_template
 from schemas import InvalidMessage, validate
 from streams import metrics
-from streams.batching import Batcher, Message
-from streams.index_agent import batch_consumer, commit_offsets
+from streams.batching import Message
+from streams.index_agent import batch_consumer, consume_batches
 from streams.index_sink import BACKOFF_BASE_SECONDS, WARN_EVERY_SECONDS, DeadLetterSink, Partition
 from streams.stream_topics import StreamTopics
 
@@ -159,14 +159,4 @@ def add_alerts_index_agent(
     @app.task
     async def index_alerts() -> None:
         consumer = batch_consumer(settings, kafka, source, group_suffix="alerts-index")
-        await consumer.start()
-        batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=settings.index_batch_seconds)
-        try:
-            while True:
-                batch = await batcher.next()
-                if not batch:
-                    continue
-                metrics.MESSAGES_IN.labels("alerts-index").inc(len(batch))
-                await commit_offsets(consumer, await sink.write(batch))
-        finally:
-            await consumer.stop()
+        await consume_batches(consumer, settings, "alerts-index", sink.write)

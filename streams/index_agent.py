@@ -12,6 +12,7 @@ the batch: at-least-once. Both pieces are unit-tested without Kafka or Elasticse
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -67,21 +68,9 @@ def add_index_agent(
     @app.task
     async def index() -> None:
         await sink.start()
-        consumer = batch_consumer(settings, kafka, source)
-        await consumer.start()
-        batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=settings.index_batch_seconds)
-        try:
-            while True:
-                batch = await batcher.next()
-                if not batch:
-                    continue
-                metrics.MESSAGES_IN.labels("index").inc(len(batch))
-                # Returns only once every message is acknowledged or dead-lettered; while
-                # Elasticsearch is away it waits, and this loop reads nothing further.
-                offsets = await sink.write(batch)
-                await commit_offsets(consumer, offsets)
-        finally:
-            await consumer.stop()
+        # sink.write returns only once every message is acknowledged or dead-lettered; while
+        # Elasticsearch is away it waits, and nothing further is read.
+        await consume_batches(batch_consumer(settings, kafka, source), settings, "index", sink.write)
 
     @app.timer(interval=settings.es_lifecycle_seconds, on_leader=True, name="ascolto.index_lifecycle")
     async def lifecycle() -> None:
@@ -93,6 +82,26 @@ def add_index_agent(
         except Exception as exc:  # the next round tries again; indexing goes on meanwhile
             metrics.LIFECYCLE_ERRORS.inc()
             log.warning("index lifecycle round failed: %s", exc)
+
+
+async def consume_batches(
+    consumer: AIOKafkaConsumer,
+    settings: Settings,
+    agent: str,
+    write: Callable[[list[Message]], Awaitable[dict[Partition, int]]],
+) -> None:
+    """Read batches (ASCOLTO_INDEX_BATCH_SIZE / _SECONDS) forever, ``write`` each, and commit the offsets it returns."""
+    await consumer.start()
+    batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=settings.index_batch_seconds)
+    try:
+        while True:
+            batch = await batcher.next()
+            if not batch:
+                continue
+            metrics.MESSAGES_IN.labels(agent).inc(len(batch))
+            await commit_offsets(consumer, await write(batch))
+    finally:
+        await consumer.stop()
 
 
 async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[Partition, int]) -> None:
