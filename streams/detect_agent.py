@@ -31,7 +31,6 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from core.kafka import TopicNames
@@ -206,12 +205,13 @@ class Detector:
         """The tallies of a batch the enrich agent has just enriched, for it to publish with the batch."""
         return tally_records(self.names.tallies, posts, self.rulebook.rules)
 
-    def _owned(self, key: bytes) -> bool:
-        partition = self._partitioner(key, self._partitions, self._partitions)
-        return TopicPartition(self.names.tallies, partition) in self.app.assignor.assigned_actives()
+    def _owned(self, key: bytes, actives: set[int]) -> bool:
+        return self._partitioner(key, self._partitions, self._partitions) in actives
 
     async def tick(self) -> None:
         """Close the due windows of every key this worker owns."""
+        if self.app.rebalancing or self.app.tables.recovery.in_recovery:  # type: ignore[attr-defined]
+            return  # the tables are being restored: what this worker owns, and its state, are not known yet
         if not self.clock.event:
             # Just started: the clock begins where the recovered state ended, not at the wall clock
             # (a replay of old posts would otherwise find all its windows closed).
@@ -222,8 +222,9 @@ class Detector:
             if not self.clock.event:
                 return
         owned = 0
+        actives = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.names.tallies}
         for key in list(self.trackers.keys()):
-            if not self._owned(key):
+            if not self._owned(key, actives):
                 self._cache.pop(key, None)
                 continue
             owned += 1
