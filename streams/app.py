@@ -11,12 +11,11 @@ from core.kafka import TopicNames
 from core.kafka_config import KafkaConnection
 from core.settings import Settings
 from streams.alerting.rulebook import RuleBook
-from streams.alerting.rules import unknown_topics
+from streams.alerting.rulebook import warnings as rule_warnings
 from streams.alerts_index_agent import add_alerts_index_agent
 from streams.detect_agent import add_detector
 from streams.enrich_agent import add_enrich_agent
 from streams.enrichers.chain import chain_from_settings
-from streams.enrichers.taxonomy import TaxonomyError, default_taxonomy_path, load_taxonomy
 from streams.index_agent import add_index_agent
 from streams.notify_agent import add_notifier
 from streams.stream_topics import StreamTopics
@@ -64,7 +63,8 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
     if settings.alert_rules is not None:
         # Checked here, before any I/O: a worker never starts on a rules file it cannot use.
         rulebook = RuleBook(settings.alert_rules)
-        _warn_unknown_topics(rulebook, settings)
+        for problem in rule_warnings(rulebook.rules, settings):
+            log.warning(problem)
         detector = add_detector(app, settings, rulebook, TopicNames.of(settings), kafka)
         add_notifier(app, settings, rulebook)
     # One connection (one TLS context, secrets registered once) for Faust and both aiokafka clients.
@@ -75,13 +75,3 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
     # Alerts are indexed whoever raised them (another worker with rules, a test, a replay).
     add_alerts_index_agent(app, settings, es, kafka, topics)
     return app
-
-
-def _warn_unknown_topics(rulebook: RuleBook, settings: Settings) -> None:
-    """A rule filtering on a topic id the taxonomy lacks never matches: say so at start (a typo, a label)."""
-    try:
-        taxonomy = load_taxonomy(settings.taxonomy or default_taxonomy_path())
-    except TaxonomyError:
-        return  # the topics enricher reports a broken taxonomy itself
-    for problem in unknown_topics(rulebook.rules, set(taxonomy.topics)):
-        log.warning(problem)

@@ -25,6 +25,7 @@ from elastic.alerts import PostSelection, WindowCounts, find_alerts, list_alerts
 from elastic.bounded import describe_api_error
 from elastic.client import es_client, unreachable
 from elastic.filters import parse_time, time_of
+from streams.alerting.rulebook import warnings as rule_warnings
 from streams.alerting.rules import NewTermRule, Rule, RuleFileError, RuleSet, load_rules
 
 app = typer.Typer(
@@ -289,6 +290,8 @@ def check(
     stdout_console.print(f"[green]✓[/] {len(rules.rules)} rules OK in {escape(str(path))}")
     for rule in rules.rules:
         stdout_console.print(describe_rule(rule), markup=False, highlight=False, soft_wrap=True)
+    for warning in rule_warnings(rules, settings):
+        console.print(f"[yellow]![/] {escape(warning)}", soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -9,10 +9,14 @@ counts it in ``ascolto_alert_rule_reloads_total{outcome="rejected"}``.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from core.settings import Settings
 from streams import metrics
-from streams.alerting.rules import RuleFileError, RuleSet, load_rules
+from streams.alerting.rules import RuleFileError, RuleSet, load_rules, unknown_topics
+from streams.enrichers.taxonomy import TaxonomyError, default_taxonomy_path, load_taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +65,24 @@ class RuleBook:
         metrics.ALERT_RULE_RELOADS.labels("loaded").inc()
         log.info("Alert rules reloaded from %s: %d rules.", self.path, len(rules.rules))
         return True
+
+
+def warnings(rules: RuleSet, settings: Settings, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """What in a valid rules file will not work here, one sentence each: a topic the taxonomy lacks (its
+    filter never matches), an environment variable a subscriber names that is not set (its deliveries fail)."""
+    problems: list[str] = []
+    try:
+        taxonomy = load_taxonomy(settings.taxonomy or default_taxonomy_path())
+        problems += unknown_topics(rules, set(taxonomy.topics))
+    except TaxonomyError:
+        pass  # the topics enricher reports a broken taxonomy itself
+    for rule in rules.rules:
+        for subscriber in rule.subscribers:
+            channel = subscriber.channel
+            for name in (getattr(channel, "secret_env", None), getattr(channel, "url_env", None)):
+                if name and not environ.get(name):
+                    problems.append(
+                        f"rule {rule.name}: its {channel.kind} subscriber needs the environment variable {name}, "
+                        "which is not set here; its deliveries will fail until it is."
+                    )
+    return problems
