@@ -16,7 +16,7 @@ def test_prometheus_config_and_rules_are_valid(require_tool):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 rules found" in result.stdout
+    assert "8 rules found" in result.stdout
 
 
 def test_alert_rules_use_metrics_the_code_exports():
