@@ -18,7 +18,7 @@ while a post counts under many keys (its topics, watch terms, source, the whole 
 3. A timer closes the due windows of keys that had no posts (a flatline is the absence of posts)
    and reloads the rules file when it changed.
 
-Time is event time: the stream's clock is the newest ``created_at`` counted, moving on with the
+Time is event time: each rule's clock is the newest ``created_at`` it counted, moving on with the
 wall clock while nothing arrives (:class:`StreamClock`).
 """
 
@@ -118,7 +118,9 @@ class Detector:
         self.trackers = table("alert-trackers", "Detector state per rule and key.")
         self.histories = table("alert-histories", "Seasonal history per rule and key.")
         self.alerts = app.topic(names.alerts, key_type=bytes, value_type=bytes)
-        self.clock = StreamClock()
+        #: One event-time clock per rule: a rule added while the worker runs starts its own, so it can be
+        #: fed a backfill (``connect generator --backdate``, a replay) without its posts being late.
+        self.clocks: dict[str, StreamClock] = {}
         self.activity = Activity()
         self._cache: dict[bytes, tuple[bytes, KeyTracker]] = {}
         self._partitioner = DefaultPartitioner()
@@ -140,7 +142,7 @@ class Detector:
                 tracker = KeyTracker.from_dict(stored["tracker"])
                 history = self.histories.get(key)
                 tracker.load_history(orjson.loads(history) if history is not None else None)
-            self.clock.saw(tracker.watermark)
+            self.clock_of(rule).saw(tracker.watermark)
         if tracker.created is not None:
             self._started[rule.name] = min(self._started.get(rule.name, tracker.created), tracker.created)
         return tracker
@@ -153,9 +155,15 @@ class Detector:
             tracker.history_changed = False
         self._cache[key] = (raw, tracker)
 
+    def clock_of(self, rule: Rule) -> StreamClock:
+        clock = self.clocks.get(rule.name)
+        if clock is None:
+            clock = self.clocks[rule.name] = StreamClock()
+        return clock
+
     def _clock(self, rule: Rule) -> Clock:
         return Clock(
-            now=self.clock.now(),
+            now=self.clock_of(rule).now(),
             lateness=self.settings.alert_lateness_seconds,
             rule_started=self._started.get(rule.name),
             wall=time.time(),
@@ -187,8 +195,9 @@ class Detector:
             return  # the rule was removed since this tally was written
         tally = decode_tally(value)
         sightings = tally.sightings
+        clock = self.clock_of(rule)
         for s in sightings:
-            self.clock.saw(s.ts)
+            clock.saw(s.ts)
         self.activity.saw(tally.minutes)
         tracker = self._load(key, rule)
         if sightings:
@@ -212,15 +221,13 @@ class Detector:
         """Close the due windows of every key this worker owns."""
         if self.app.rebalancing or self.app.tables.recovery.in_recovery:  # type: ignore[attr-defined]
             return  # the tables are being restored: what this worker owns, and its state, are not known yet
-        if not self.clock.event:
-            # Just started: the clock begins where the recovered state ended, not at the wall clock
-            # (a replay of old posts would otherwise find all its windows closed).
+        if any(not self.clock_of(rule).event for rule in self.rulebook.rules.rules):
+            # Just started (or a rule was added): a rule's clock begins where its recovered state ended, not at
+            # the wall clock (a replay of old posts would otherwise find all its windows closed).
             for key in list(self.trackers.keys()):
                 rule = self.rulebook.rules.get(split_key(key)[0])
-                if rule is not None:
+                if rule is not None and not self.clock_of(rule).event:
                     self._load(key, rule)
-            if not self.clock.event:
-                return
         owned = 0
         actives = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.names.tallies}
         for key in list(self.trackers.keys()):
@@ -232,6 +239,8 @@ class Detector:
             if rule is None:
                 continue
             tracker = self._load(key, rule)
+            if not self.clock_of(rule).event:
+                continue  # nothing counted yet for this rule: no time to close windows by
             before = tracker.closed_until
             events = tracker.advance(rule, self._clock(rule))
             await self._publish(rule, events)
@@ -245,7 +254,7 @@ class Detector:
 
     def _forgotten(self, tracker: KeyTracker, rule: NewTermRule) -> bool:
         # A term unseen for longer than the look-back is new again when it comes back: its state can go.
-        idle = self.clock.now() - (tracker.last_seen or 0)
+        idle = self.clock_of(rule).now() - (tracker.last_seen or 0)
         return tracker.active is None and idle > rule.lookback_days * 86_400 + rule.window.total_seconds()
 
 

@@ -275,3 +275,29 @@ def test_each_subscriber_hears_once_of_the_spike_and_once_of_its_end(alerts, sub
     for message in mailbox.messages:
         kinds = {part.get_content_type() for part in message.walk()}
         assert {"text/plain", "text/html"} <= kinds
+
+
+# --- rules reloaded while the worker runs ----------------------------------------------------------
+def test_an_edited_rules_file_takes_effect_without_a_restart(tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RESTART_RULES.replace("threshold_cur: 25", "threshold_cur: 1000"), encoding="utf-8")
+    start = (datetime.now(UTC) - timedelta(minutes=40)).replace(second=0, microsecond=0)
+    with LocalPipeline(
+        alert_rules=str(rules),
+        alert_lateness_seconds="5",
+        alert_tick_seconds="0.5",
+        topic_partitions="1",
+        reload_seconds="0.5",
+    ) as pipeline:
+        pipeline.start_worker()
+        pipeline.publish([p for m in range(15) for p in minute_of_posts(start, m, rss=False)])
+        # A threshold of 1000 negative posts a minute: nothing fires. Lower it while the worker runs.
+        rules.write_text(RESTART_RULES.replace("threshold_cur: 25", "threshold_cur: 10"), encoding="utf-8")
+        wait_for(lambda: "Alert rules reloaded" in pipeline.log_tail(20_000), timeout=60, what="the reload")
+        pipeline.publish(burst_posts(start, 1, 15) + minute_of_posts(start, 16, rss=False))
+        fired = [orjson.loads(r.value) for r in pipeline.read(pipeline.topics.alerts, expected=1, timeout=120)]
+        assert [(a["rule"], a["status"]) for a in fired] == [("billing_negative", "firing")]
+        # A broken edit keeps the rules in force, and says so in the log.
+        rules.write_text("rules:\n  - {name: x, kind: nope}\n", encoding="utf-8")
+        wait_for(lambda: "cannot be used" in pipeline.log_tail(20_000), timeout=60, what="the rejected reload")
+        pipeline.assert_worker_alive()
