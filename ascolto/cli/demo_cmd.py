@@ -1,7 +1,8 @@
 """``ascolto demo``: the whole pipeline on the local stack, with a negative burst to look at.
 
 The posts are backdated over the last 30 minutes, so the detector has minutes of event time to learn
-what is usual; the burst in the middle fires the demo's alert rules (``deploy/local/demo-rules.yaml``),
+what is usual; the burst in the middle fires the demo's alert rules (``deploy/local/demo-rules.yaml``,
+renamed after the run so that each run's rules start with fresh state and their own event-time clock),
 whose webhook is a receiver the demo runs itself (:mod:`ascolto.demo_receiver`): it prints the alert,
 then its resolution.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import time
 import urllib.error
 import urllib.request
@@ -36,9 +38,8 @@ from core.settings import Settings, get_settings
 from elastic.client import es_client, unreachable
 from streams.alerting.rules import load_rules
 
-#: Event time the demo's posts are spread over, ending now; and the least that lets the demo rules warm up.
+#: Event time the demo's posts are spread over, ending now: minutes for the demo rules to warm up.
 SPAN = timedelta(minutes=30)
-MIN_SPAN = timedelta(minutes=10)
 #: How long the demo waits for its alerts and their resolutions once the posts are searchable.
 ALERT_WAIT_SECONDS = 180.0
 
@@ -57,13 +58,28 @@ def demo(
     burst's alert (and its resolution) reach the demo's webhook receiver."""
     settings = get_settings()
     up(only=None)
-    rules_file = deploy_path("local", "demo-rules.yaml")
     secret = demo_secret(settings.stack_dir)
     state = _State(settings.stack_dir / "demo" / "state.json")
     proc = BackgroundWorker(settings, processes or settings.worker_processes)
+    # This run's rules: the demo's, named after the run, so that their state (baselines, realert, clock)
+    # starts fresh; a worker started by an earlier demo reloads the file.
+    rules_file = settings.stack_dir / "demo" / "rules.yaml"
+    rule_names = _write_run_rules(
+        deploy_path("local", "demo-rules.yaml"), rules_file, datetime.now(UTC).strftime("%H%M%S")
+    )
     env = {**os.environ, SECRET_ENV: secret}
     if settings.alert_rules is None:
         env["ASCOLTO_ALERT_RULES"] = str(rules_file)
+    pid = proc.pid()
+    if (
+        pid is not None
+        and state.get("worker_pid") == pid
+        and state.get("alert_rules") != env.get("ASCOLTO_ALERT_RULES")
+    ):
+        # The demo's own worker from an earlier run, on other rules (an older ascolto's, say): start it again.
+        with console.status("restarting the demo's worker with this run's alert rules..."):
+            proc.stop()
+    reloads = _metric_total(proc, "ascolto_alert_rule_reloads", outcome="loaded")
     with console.status("starting the worker..."):
         started = proc.start(env=env)
     what = f"{proc.processes} worker processes" if proc.processes > 1 else "worker"
@@ -71,22 +87,8 @@ def demo(
     if started:
         state.update(worker_pid=proc.pid(), alert_rules=str(settings.alert_rules or rules_file))
     demo_alerts = _demo_alerts_on(state, proc, rules_file)
-
-    span: timedelta | None = SPAN
-    newest = _newest_post(settings) if demo_alerts else None
-    if newest is not None:
-        # The detector's clock is at the newest post it counted (those of the index, earlier demo runs
-        # included): posts backdated before that would be late to it, so the span ends after it.
-        free = datetime.now(UTC) - newest - timedelta(seconds=settings.alert_lateness_seconds + 120)
-        span = min(SPAN, free)
-        if span < MIN_SPAN:
-            ready_at = datetime.now().astimezone() + (MIN_SPAN - span)
-            console.print(
-                "[yellow]![/] alerts: the detector has already counted posts up to "
-                f"{newest.astimezone():%H:%M}, so the demo's backdated posts would be late to it; "
-                f"run the demo again after {ready_at:%H:%M} to see an alert."
-            )
-            demo_alerts, span = False, None  # stamped now: not late, counted, if too short to alert
+    if demo_alerts and not started:
+        demo_alerts = _wait_reload(proc, reloads, settings.reload_seconds)
 
     brand = DEFAULT_BRANDS[2]
     source = GeneratorSource(
@@ -94,12 +96,10 @@ def demo(
         rate=rate,
         seed=seed,
         burst=Burst(after=posts // 2, size=burst, brand=brand) if burst else None,
-        backdate=span,
+        backdate=SPAN,
     )
     receiver = _start_receiver(secret) if demo_alerts and burst else None
-    # Only this run's alerts: a worker kept from an earlier run may still deliver older ones.
-    run_start = datetime.now(UTC) - (span or timedelta(0)) - timedelta(seconds=1)
-    late_before = _late_posts(settings, proc.status().metrics_port, proc.status().processes)
+    late_before = _metric_total(proc, "ascolto_alert_late_posts")
     try:
         run_source(source, rate=None)
         expected = posts + burst
@@ -108,11 +108,11 @@ def demo(
             found = _wait_searchable(settings, prefix, expected, proc)
         console.print(f"[green]✓[/] {found} posts of this run are searchable in index {settings.es_index}")
         if receiver is not None:
-            _show_alerts(receiver, [rule.name for rule in load_rules(rules_file).rules], proc, run_start)
+            _show_alerts(receiver, rule_names, proc)
     finally:
         if receiver is not None:
             receiver.stop()
-    late = _late_posts(settings, proc.status().metrics_port, proc.status().processes) - late_before
+    late = _metric_total(proc, "ascolto_alert_late_posts") - late_before
     if late > 0:
         console.print(f"   ({late} posts reached the alert detector after their window had closed: not counted)")
     _summary(settings, prefix, brand, proc.status().processes)
@@ -165,9 +165,9 @@ def _start_receiver(secret: str) -> DemoReceiver | None:
     return receiver
 
 
-def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorker, since: datetime) -> None:
-    """Print this run's alerts (windows ending after ``since``) and their resolutions as they arrive, until each
-    rule fired and resolved or the deadline passes."""
+def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorker) -> None:
+    """Print the alerts of this run's ``rules`` and their resolutions as they arrive, until each rule fired and
+    resolved or the deadline passes (a worker kept from an earlier run may still deliver older ones)."""
     deadline = time.monotonic() + ALERT_WAIT_SECONDS
     fired: dict[str, str] = {}  # alert id -> rule
     resolved: set[str] = set()
@@ -180,7 +180,7 @@ def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorke
                 alert = receiver.alerts.get(timeout=min(1.0, remaining))
             except queue.Empty:
                 continue
-            if not _of_this_run(alert, since):
+            if alert.get("rule") not in rules:
                 continue
             if alert.get("status") == "resolved":
                 resolved.add(str(alert.get("id")))
@@ -198,14 +198,6 @@ def _show_alerts(receiver: DemoReceiver, rules: list[str], proc: BackgroundWorke
             f"[yellow]![/] An alert is not resolved yet after {ALERT_WAIT_SECONDS:.0f} s; "
             "`ascolto alerts list` shows it when it is."
         )
-
-
-def _of_this_run(alert: dict[str, Any], since: datetime) -> bool:
-    try:
-        end = datetime.fromisoformat(str(alert.get("window_end")).replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return end > since
 
 
 def _print_alert(alert: dict[str, Any]) -> None:
@@ -231,39 +223,50 @@ def _print_resolution(alert: dict[str, Any]) -> None:
     )
 
 
-def _late_posts(settings: Settings, port: int, processes: int) -> int:
-    """``ascolto_alert_late_posts_total`` summed over the worker's /metrics (0 when it does not answer)."""
+def _metric_total(proc: BackgroundWorker, family_name: str, **labels: str) -> int:
+    """A counter summed over the running worker's /metrics (0 when no worker answers)."""
+    status = proc.status()
+    port, processes = status.metrics_port, status.processes
     total = 0.0
-    for i in range(processes if port else 0):
+    for i in range(processes if port and proc.pid() is not None else 0):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port + i}/metrics", timeout=2) as response:
                 text = response.read().decode()
         except (urllib.error.URLError, OSError):
             continue
         for family in text_string_to_metric_families(text):
-            if family.name == "ascolto_alert_late_posts":
-                total += sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+            if family.name == family_name:
+                total += sum(
+                    sample.value
+                    for sample in family.samples
+                    if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items())
+                )
     return int(total)
 
 
-def _newest_post(settings: Settings) -> datetime | None:
-    """The newest ``created_at`` in the posts index (None when it is empty or missing)."""
-    client = es_client(settings)
-    try:
-        result = client.search(
-            index=settings.es_index,
-            size=0,
-            aggs={"newest": {"max": {"field": "created_at"}}},
-            ignore_unavailable=True,
-        )
-    except ApiError:
-        return None  # the index is still starting: nothing counted yet to be late to
-    except TransportConnectionError as exc:
-        raise unreachable(settings, exc) from None
-    finally:
-        client.close()
-    value = ((result.get("aggregations") or {}).get("newest") or {}).get("value")
-    return None if value is None else datetime.fromtimestamp(float(value) / 1000, UTC)
+def _write_run_rules(template: Path, target: Path, run: str) -> list[str]:
+    """The demo rules with this run's suffix on every name, written to ``target``; returns the names."""
+    text = re.sub(r"^(\s*- name: )([a-z0-9_.-]+)\s*$", rf"\g<1>\g<2>.{run}", template.read_text("utf-8"), flags=re.M)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)  # whole: a worker watching the file never reads half of it
+    return [rule.name for rule in load_rules(target).rules]
+
+
+def _wait_reload(proc: BackgroundWorker, before: int, reload_seconds: float) -> bool:
+    """Wait until the running worker has loaded the rules file the demo just wrote."""
+    deadline = time.monotonic() + max(30.0, 4 * reload_seconds)
+    with console.status("waiting for the worker to load this run's alert rules..."):
+        while time.monotonic() < deadline:
+            if _metric_total(proc, "ascolto_alert_rule_reloads", outcome="loaded") > before:
+                return True
+            time.sleep(0.5)
+    console.print(
+        f"[yellow]![/] The worker did not load this run's alert rules; see its log {proc.log_file}. "
+        "The demo goes on without waiting for alerts."
+    )
+    return False
 
 
 def _count(settings: Settings, body: dict) -> int:
