@@ -148,12 +148,7 @@ def add_alerts_index_agent(
 ) -> None:
     """Index what the detector publishes on the alerts topic, in batches of up to ASCOLTO_INDEX_BATCH_SIZE."""
 
-    async def dead_letter(msg: Message, stage: str, reason: str) -> None:
-        await topics.send_dead_letter(
-            stage, reason, key=msg.key, value=msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset
-        )
-
-    sink = AlertsSink(es, settings, dead_letter)
+    sink = AlertsSink(es, settings, topics.dead_letter_of)
     source = TopicNames.of(settings).alerts
 
     @app.task

@@ -56,13 +56,8 @@ def add_index_agent(
 ) -> None:
     """Batches of up to ASCOLTO_INDEX_BATCH_SIZE posts or ASCOLTO_INDEX_BATCH_SECONDS, whichever first."""
 
-    async def dead_letter(msg: Message, stage: str, reason: str) -> None:
-        # Wait for the broker's acknowledgement: the batch's offsets are committed right after.
-        await topics.send_dead_letter(
-            stage, reason, key=msg.key, value=msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset
-        )
-
-    sink = IndexSink(client, settings, dead_letter)
+    # Dead letters wait for the broker's acknowledgement: the batch's offsets are committed right after.
+    sink = IndexSink(client, settings, topics.dead_letter_of)
     source = topics.enriched.get_topic_name()
 
     @app.task

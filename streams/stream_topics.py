@@ -10,6 +10,7 @@ from core.kafka import TopicNames
 from core.settings import Settings
 from schemas import DEAD_LETTER_HEADERS, dead_letter, dumps
 from streams import metrics
+from streams.batching import Message
 from streams.publishing import OutRecord
 
 
@@ -53,6 +54,12 @@ class StreamTopics:
         delivery = await self.dlq.send(key=record.key, value=record.value, headers=record.headers)
         await delivery
         metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc()
+
+    async def dead_letter_of(self, msg: Message, stage: str, reason: str) -> None:
+        """:meth:`send_dead_letter` for a consumed message (what the index sinks call)."""
+        await self.send_dead_letter(
+            stage, reason, key=msg.key, value=msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset
+        )
 
     def dead_letter_record(
         self,
