@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = Field(
         "starttls", description="SMTP transport security: starttls (upgrade), tls (implicit, port 465) or none."
     )
+    smtp_ca_file: Path | None = Field(
+        None, description="PEM of the CA that signed the SMTP server's certificate; default: the system's CAs."
+    )
     smtp_username: str | None = Field(None, description="SMTP login user; none: no login.")
     smtp_password: SecretStr | None = Field(None, description="SMTP login password; never logged.")
     smtp_from: str = Field("ascolto@localhost", description="Sender address of alert e-mails.")

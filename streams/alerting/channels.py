@@ -8,6 +8,7 @@ no signing key, no SMTP password, and no text of the underlying exception (which
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
@@ -24,6 +25,9 @@ from streams.alerting.signing import ALERT_ID_HEADER, DELIVERY_ID_HEADER, signed
 
 #: Slack and Teams answer quickly; a hung connection must not hold the outbox up for long.
 CHAT_TIMEOUT_SECONDS = 15.0
+
+#: OpenSSL's verify codes for a certificate valid for another host name, e-mail or IP address.
+_NAME_MISMATCH_CODES = frozenset({62, 63, 64})
 
 
 class DeliveryError(Exception):
@@ -107,11 +111,48 @@ def email_message(channel: EmailChannel, msg: messages.Message, sender: str) -> 
     return email
 
 
+def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context trusting only ``smtp_ca_file``, or None for aiosmtplib's default (the system's CAs).
+
+    Either way the server's certificate and host name are checked.
+    """
+    if settings.smtp_ca_file is None or settings.smtp_security == "none":
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(settings.smtp_ca_file))
+    except (OSError, ValueError):  # ssl.SSLError is an OSError: not PEM, or no certificate in it
+        raise DeliveryError(
+            f"ASCOLTO_SMTP_CA_FILE ({settings.smtp_ca_file}) is not a readable PEM certificate file; fix or unset it.",
+            retry=False,
+        ) from None
+
+
+def _refused_certificate(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    # aiosmtplib wraps the handshake error of implicit TLS in SMTPConnectError; STARTTLS raises it bare.
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _certificate_sentence(where: str, refused: ssl.SSLCertVerificationError) -> str:
+    if refused.verify_code in _NAME_MISMATCH_CODES:
+        return f"The {where} presented a certificate for another host name; set ASCOLTO_SMTP_HOST to a name it holds."
+    # verify_message is OpenSSL's short text ("unable to get local issuer certificate"): no secret in it.
+    return (
+        f"The {where} presented a certificate this worker does not trust ({refused.verify_message}); "
+        "if a private CA signed it, set ASCOLTO_SMTP_CA_FILE to that CA's PEM file."
+    )
+
+
 async def send_email(channel: EmailChannel, msg: messages.Message, settings: Settings) -> None:
-    """Send over SMTP with the server, security and login of ``settings`` (ASCOLTO_SMTP_*)."""
+    """Send over SMTP with the server, security, CA and login of ``settings`` (ASCOLTO_SMTP_*)."""
     email = email_message(channel, msg, settings.smtp_from)
     where = f"SMTP server {settings.smtp_host}:{settings.smtp_port}"
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    tls_context = smtp_tls_context(settings)
     try:
         await aiosmtplib.send(
             email,
@@ -121,6 +162,7 @@ async def send_email(channel: EmailChannel, msg: messages.Message, settings: Set
             password=password,
             use_tls=settings.smtp_security == "tls",
             start_tls=settings.smtp_security == "starttls",
+            tls_context=tls_context,
             timeout=settings.smtp_timeout_seconds,
         )
     except aiosmtplib.SMTPAuthenticationError:
@@ -136,6 +178,9 @@ async def send_email(channel: EmailChannel, msg: messages.Message, settings: Set
             f"The {where} did not answer within {settings.smtp_timeout_seconds:g} s.", retry=True
         ) from None
     except (aiosmtplib.SMTPException, OSError) as exc:
+        refused = _refused_certificate(exc)
+        if refused is not None:  # retried: a fixed certificate or CA file makes a later attempt pass
+            raise DeliveryError(_certificate_sentence(where, refused), retry=True) from None
         raise DeliveryError(f"Could not send through the {where} ({type(exc).__name__}).", retry=True) from None
 
 
