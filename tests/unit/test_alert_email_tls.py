@@ -7,7 +7,6 @@ The CA and the server certificate (for 127.0.0.1 and localhost) are made at test
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -28,7 +27,6 @@ from streams.alerting import channels, messages
 from streams.alerting.rules import EmailChannel
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a test CA"),
     # aiosmtpd warns about AUTH without STARTTLS even when the whole connection is implicit TLS.
     pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
 ]
@@ -36,6 +34,12 @@ pytestmark = [
 USER = "alerts@example.com"
 PASSWORD = "pw-S3CRET-smtp"
 TO = ["oncall@example.com"]
+
+
+@pytest.fixture(autouse=True)
+def _openssl_installed(require_tool) -> None:
+    # The test CA is made with the openssl command (skipped without it; CI installs it and fails without it).
+    require_tool("openssl", "openssl")
 
 
 @dataclass(frozen=True)
