@@ -83,7 +83,7 @@ def publish_all(
         if isinstance(item, Rejected):
             producer.reject(item.original, item.reason)
             report.rejected += 1
-        elif _publish_one(producer, item):
+        elif publish_one(producer, item):
             report.published += 1
         else:
             report.rejected += 1
@@ -94,7 +94,7 @@ def publish_all(
     return report
 
 
-def _publish_one(producer: PostProducer, post: RawPost) -> bool:
+def publish_one(producer: PostProducer, post: RawPost) -> bool:
     try:
         return producer.publish(post)
     except AscoltoError:

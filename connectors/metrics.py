@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 RECORDS_SENT = Counter(
     "ascolto_connector_records_total",
@@ -11,3 +11,12 @@ RECORDS_SENT = Counter(
 )
 RECORDS_ACKED = Counter("ascolto_connector_acked_total", "Records Kafka acknowledged, by source.", ["source"])
 DELIVERY_ERRORS = Counter("ascolto_connector_delivery_errors_total", "Records Kafka refused, by source.", ["source"])
+
+# --- long-running sources (connectors/live.py) ---------------------------------------------------
+LIVE_RECEIVED = Counter("ascolto_connector_received_total", "Items a live source received, by source.", ["source"])
+LIVE_RECONNECTS = Counter(
+    "ascolto_connector_reconnects_total", "Times a live source lost its network and reconnected.", ["source"]
+)
+LIVE_LAG = Gauge(
+    "ascolto_connector_lag_seconds", "From the newest published post's created_at to its publication.", ["source"]
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +16,7 @@ from ascolto.metrics_endpoint import serve_metrics
 from connectors.base import PublishReport, Source, publish_all
 from connectors.file import Columns, FileSource
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
+from connectors.live import CheckpointStore, LiveReport, LiveSource, run_live
 from connectors.producer import PostProducer
 from core.settings import get_settings
 from streams.alerting.rules import parse_duration
@@ -43,6 +46,31 @@ def run_source(source: Source, rate: float | None, *, quiet: bool = False, metri
         f"[green]✓[/] {report.published} posts published to {producer.topics.raw}"
         + (f", {report.rejected} rejected to {producer.topics.dlq}" if report.rejected else "")
         + f" in {report.seconds:.1f}s ({rate_done:,.0f}/s)"
+    )
+    return report
+
+
+def run_live_source(source: LiveSource, *, metrics_port: int = 0) -> LiveReport:
+    """Run a long-running source until it ends or Ctrl-C / SIGTERM (then flush, checkpoint, summary)."""
+    settings = get_settings()
+    if metrics_port:
+        serve_metrics(metrics_port, settings.metrics_bind)
+    store = CheckpointStore(settings.data_dir / "connectors", source.name)
+
+    async def main() -> LiveReport:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        with PostProducer(settings, stage=f"connector:{source.name}") as producer:
+            console.print(f"[green]✓[/] listening to {source.name}; checkpoint {store.path} (Ctrl-C to stop)")
+            return await run_live(source, producer, store, stop=stop)
+
+    report = asyncio.run(main())
+    console.print(
+        f"[green]✓[/] {source.name}: {report.published} posts published"
+        + (f", {report.rejected} rejected to the dead-letter topic" if report.rejected else "")
+        + (f", {report.reconnects} reconnects" if report.reconnects else "")
     )
     return report
 

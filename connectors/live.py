@@ -1,0 +1,215 @@
+"""Long-running sources (networks, feeds, push endpoints): the contract, checkpoints, and the publishing loop.
+
+A :class:`LiveSource` streams :class:`Item` s from a position (its checkpoint: a cursor, a ``since_id``,
+ETags, the ids last seen) and raises :class:`SourceUnavailable` when the network drops it, answers
+429/5xx or times out, or :class:`SourceRefused` when it will not let ascolto in (a bad token).
+:func:`run_live` does the rest, the same for every source:
+
+* each item's RawPost goes through the shared :class:`~connectors.producer.PostProducer` (a post
+  that is not valid becomes a dead letter with the reason);
+* **the checkpoint rule**: an item's checkpoint is saved only after Kafka acknowledged that item and
+  every one before it (the producer is flushed first), so a connector killed at any moment resumes
+  where what Kafka holds ends: no gap. What was published after the last save is published again
+  under the same ids (``source:native_id``): Kafka may hold it twice, the index never does;
+* reconnects with exponential back-off and jitter, honouring the network's ``Retry-After``;
+* metrics per source: received, published, rejected, reconnects, and lag behind the network.
+
+Checkpoints are small JSON files in ``<data dir>/connectors/<source>.json``, written atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors import metrics
+from connectors.base import Rejected, publish_one
+from connectors.producer import PostProducer
+from core.errors import AscoltoError
+from schemas import RawPost
+
+log = logging.getLogger(__name__)
+
+Checkpoint = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One post (or reject) from a source, and the source's position once it and all before it are published."""
+
+    post: RawPost | Rejected
+    checkpoint: Checkpoint | None = None
+
+
+class SourceUnavailable(Exception):
+    """The network is away for now (dropped connection, timeout, 429, 5xx): reconnect after a while.
+
+    ``retry_after`` is the wait the network asked for (``Retry-After``, rate-limit reset), if any.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class SourceRefused(AscoltoError):
+    """The network will not let ascolto in (bad token, no permission): one sentence saying what to fix."""
+
+
+class LiveSource(ABC):
+    """A long-running source. ``name`` is the ``source`` of its posts and the name of its checkpoint."""
+
+    name: str
+
+    @abstractmethod
+    def stream(self, checkpoint: Checkpoint) -> AsyncIterator[Item]:
+        """Items from the position ``checkpoint`` holds (empty: wherever the source starts); endless or not."""
+
+
+class CheckpointStore:
+    """A source's checkpoint as a JSON file, replaced atomically (a crash leaves the old one or the new one)."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.path = directory / f"{name}.json"
+
+    def load(self) -> Checkpoint:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise AscoltoError(
+                f"The checkpoint {self.path} cannot be read ({exc}); delete it to start the source afresh."
+            ) from None
+        return data if isinstance(data, dict) else {}
+
+    def save(self, checkpoint: Mapping[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(checkpoint, fh, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.path)
+
+
+@dataclass
+class Backoff:
+    """Waits between reconnects: doubling from ``initial`` up to ``maximum``, with ±25 % jitter; a network's
+    ``Retry-After`` wins when it asks for longer."""
+
+    initial: float = 1.0
+    maximum: float = 60.0
+    attempts: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next(self, retry_after: float | None = None) -> float:
+        base = min(self.maximum, self.initial * 2 ** min(self.attempts, 30))
+        self.attempts += 1
+        wait = base * self.rng.uniform(0.75, 1.25)
+        return max(wait, retry_after) if retry_after is not None else wait
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+@dataclass
+class LiveReport:
+    received: int = 0
+    published: int = 0
+    rejected: int = 0
+    reconnects: int = 0
+
+
+def _lag_seconds(post: RawPost) -> float | None:
+    try:
+        created = datetime.fromisoformat(str(post["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return max(0.0, time.time() - created.timestamp())
+
+
+async def run_live(
+    source: LiveSource,
+    producer: PostProducer,
+    store: CheckpointStore,
+    *,
+    stop: asyncio.Event | None = None,
+    flush_every: int = 500,
+    flush_seconds: float = 1.0,
+    backoff: Backoff | None = None,
+) -> LiveReport:
+    """Publish ``source`` until it ends, ``stop`` is set, or it refuses us (:class:`SourceRefused` propagates,
+    after what was published so far is flushed and checkpointed)."""
+    stop = stop or asyncio.Event()
+    backoff = backoff or Backoff()
+    report = LiveReport()
+    received = metrics.LIVE_RECEIVED.labels(source.name)
+    reconnects = metrics.LIVE_RECONNECTS.labels(source.name)
+    lag = metrics.LIVE_LAG.labels(source.name)
+    checkpoint = store.load()
+    pending: Checkpoint | None = None
+    unflushed = 0
+    last_flush = time.monotonic()
+
+    async def commit() -> None:
+        nonlocal pending, unflushed, last_flush, checkpoint
+        # kafka-python's flush blocks: in a thread, so a push source's server keeps answering meanwhile.
+        await asyncio.to_thread(producer.flush)
+        if pending is not None:
+            store.save(pending)
+            checkpoint, pending = pending, None
+        unflushed, last_flush = 0, time.monotonic()
+
+    while not stop.is_set():
+        try:
+            async for item in source.stream(checkpoint):
+                report.received += 1
+                received.inc()
+                if isinstance(item.post, Rejected):
+                    producer.reject(item.post.original, item.post.reason)
+                    report.rejected += 1
+                elif publish_one(producer, item.post):
+                    report.published += 1
+                    if (seconds := _lag_seconds(item.post)) is not None:
+                        lag.set(seconds)
+                else:
+                    report.rejected += 1
+                if item.checkpoint is not None:
+                    pending = item.checkpoint
+                unflushed += 1
+                backoff.reset()
+                if unflushed >= flush_every or time.monotonic() - last_flush >= flush_seconds:
+                    await commit()
+                if stop.is_set():
+                    break
+            else:
+                await commit()
+                return report  # a finite source ended
+        except SourceUnavailable as exc:
+            await commit()
+            wait = backoff.next(exc.retry_after)
+            report.reconnects += 1
+            reconnects.inc()
+            log.warning("%s is unavailable (%s); reconnecting in %.1f s", source.name, exc.reason, wait)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+            continue
+        except SourceRefused:
+            await commit()
+            raise
+    await commit()
+    return report
