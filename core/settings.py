@@ -170,6 +170,19 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP login password; never logged.")
     smtp_from: str = Field("ascolto@localhost", description="Sender address of alert e-mails.")
     smtp_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Longest wait for the SMTP server per e-mail.")
+    # --- HTTP ingest (ascolto connect http) ---------------------------------------------------
+    ingest_token: SecretStr | None = Field(
+        None, description="Bearer token POST /ingest accepts (Authorization: Bearer ...); never logged."
+    )
+    ingest_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 secret of signed POST /ingest requests (X-Ascolto-Signature); never logged."
+    )
+    ingest_max_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest POST /ingest body; a larger one is answered 413."
+    )
+    ingest_ack_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="Longest POST /ingest waits for Kafka's acknowledgement before answering 503."
+    )
     max_future_seconds: float = Field(
         86400.0, ge=0, description="Posts dated further ahead of the worker's clock go to the dead-letter topic."
     )

@@ -18,36 +18,18 @@ has seen ignores repeats. ``X-Ascolto-Alert-Id`` is the alert's id (shared by it
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
-from collections.abc import Mapping
+# The signing itself lives in core (the HTTP ingest connector checks the same signatures).
+from core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, signed_headers, verify
 
-TIMESTAMP_HEADER = "X-Ascolto-Timestamp"
-SIGNATURE_HEADER = "X-Ascolto-Signature"
+__all__ = [
+    "ALERT_ID_HEADER",
+    "DELIVERY_ID_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "signature",
+    "signed_headers",
+    "verify",
+]
+
 ALERT_ID_HEADER = "X-Ascolto-Alert-Id"
 DELIVERY_ID_HEADER = "X-Ascolto-Delivery-Id"
-
-
-def signature(secret: bytes, timestamp: int, body: bytes) -> str:
-    """The ``X-Ascolto-Signature`` value of ``body`` sent at ``timestamp``."""
-    return "sha256=" + hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def signed_headers(secret: bytes, body: bytes, *, now: float | None = None) -> dict[str, str]:
-    """The timestamp and signature headers of one request."""
-    timestamp = int(time.time() if now is None else now)
-    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature(secret, timestamp, body)}
-
-
-def verify(
-    secret: bytes, body: bytes, headers: Mapping[str, str], *, tolerance: float = 300, now: float | None = None
-) -> bool:
-    """Whether a request's signature is genuine and its timestamp within ``tolerance`` seconds of now."""
-    try:
-        timestamp = int(headers[TIMESTAMP_HEADER])
-        given = headers[SIGNATURE_HEADER]
-    except (KeyError, ValueError):
-        return False
-    current = time.time() if now is None else now
-    return abs(current - timestamp) <= tolerance and hmac.compare_digest(signature(secret, timestamp, body), given)
