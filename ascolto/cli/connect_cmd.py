@@ -139,3 +139,33 @@ def generator(
     console.print(f"generator run {source.run_id} (repeat it with --seed {source.seed})")
     # The generator paces itself, so that bursts can skip the pacing.
     run_source(source, rate=None, metrics_port=metrics_port)
+
+
+@app.command("http")
+def http(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the ingest endpoint.")] = 6080,
+    bind: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")] = "127.0.0.1",
+    source: Annotated[str, typer.Option(help="Source of posts without ?source=NAME (ids: SOURCE:ID).")] = "http",
+    metrics_port: MetricsPort = 0,
+) -> None:
+    """Receive posts pushed to POST /ingest (bearer token or HMAC signature); each answered once Kafka has them."""
+    from connectors.http_ingest import IngestEndpoint, serve
+
+    settings = get_settings()
+    if metrics_port:
+        serve_metrics(metrics_port, settings.metrics_bind)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        with PostProducer(settings, stage="connector:http") as producer:
+            endpoint = IngestEndpoint(settings, producer, default_source=source)
+            await serve(endpoint, host=bind, port=port, stop=stop, on_ready=ready)
+
+    def ready(url: str) -> None:
+        console.print(f"[green]✓[/] receiving posts on {url} (Ctrl-C to stop)")
+
+    asyncio.run(main())
+    console.print("[green]✓[/] ingest endpoint stopped; every post it answered 202 for is in Kafka")
