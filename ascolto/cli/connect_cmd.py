@@ -169,3 +169,17 @@ def http(
 
     asyncio.run(main())
     console.print("[green]✓[/] ingest endpoint stopped; every post it answered 202 for is in Kafka")
+
+
+@app.command("rss")
+def rss(
+    urls: Annotated[list[str], typer.Argument(help="RSS or Atom feed URLs (credentials, if any, in the URL).")],
+    every: Annotated[str, typer.Option("--every", help="Poll each feed this often (like 300s, 5m, 1h).")] = "300s",
+    once: Annotated[bool, typer.Option("--once", help="Poll each feed once and stop (for cron-style runs).")] = False,
+    metrics_port: MetricsPort = 0,
+) -> None:
+    """Many RSS/Atom feeds, polled with conditional GETs; entries de-duplicated by guid or link across restarts."""
+    from connectors.rss import RssSource
+
+    interval = _duration(every, "--every").total_seconds()
+    run_live_source(RssSource(urls, every=interval, once=once), metrics_port=metrics_port)
