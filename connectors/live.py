@@ -20,6 +20,7 @@ Checkpoints are small JSON files in ``<data dir>/connectors/<source>.json``, wri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -140,6 +141,27 @@ def _lag_seconds(post: RawPost) -> float | None:
     return max(0.0, time.time() - created.timestamp())
 
 
+async def _until_stopped(items: AsyncIterator[Item], stop: asyncio.Event) -> AsyncIterator[Item]:
+    """``items`` until ``stop`` is set, even while the source is waiting on a quiet network."""
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            following = asyncio.ensure_future(anext(items))
+            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()  # closes the source's generator where it waits
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await following
+                return
+            try:
+                item = following.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        stopped.cancel()
+
+
 async def run_live(
     source: LiveSource,
     producer: PostProducer,
@@ -174,7 +196,7 @@ async def run_live(
 
     while not stop.is_set():
         try:
-            async for item in source.stream(checkpoint):
+            async for item in _until_stopped(source.stream(checkpoint), stop):
                 report.received += 1
                 received.inc()
                 if isinstance(item.post, Rejected):

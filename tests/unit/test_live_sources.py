@@ -120,3 +120,29 @@ def test_backoff_doubles_with_jitter_and_honours_retry_after():
     assert backoff.next(retry_after=30) == 30
     backoff.reset()
     assert backoff.next() <= 1.25
+
+
+class Quiet(LiveSource):
+    """One post, then a network that stays silent (a quiet hashtag): only ``stop`` can end it."""
+
+    name = "quiet"
+
+    async def stream(self, checkpoint: dict[str, Any]) -> AsyncIterator[Item]:
+        yield Item(make_post("only post", native_id="1"), {"last": 1})
+        await asyncio.Event().wait()
+        yield Item(make_post("never", native_id="2"), {"last": 2})  # pragma: no cover
+
+
+def test_stop_ends_a_source_that_waits_on_a_quiet_network_and_keeps_its_checkpoint(tmp_path):
+    store, producer = CheckpointStore(tmp_path, "quiet"), FakeProducer()
+
+    async def main() -> Any:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(Quiet(), producer, store, stop=stop))  # type: ignore[arg-type]
+        while not producer.handed:
+            await asyncio.sleep(0.01)
+        stop.set()
+        return await asyncio.wait_for(task, timeout=5)
+
+    report = asyncio.run(main())
+    assert report.published == 1 and store.load() == {"last": 1} and producer.acked == ["test:1"]
