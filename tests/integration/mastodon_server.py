@@ -1,0 +1,141 @@
+"""A Mastodon-compatible loopback server: the hashtag streaming API (SSE) and the REST tag timeline.
+
+It speaks the documented shapes (Status entities, ``event: update``/``delete``, ``:thump`` heartbeats,
+``since_id``/``min_id``/``max_id``/``limit``, 401 for a bad token, 429 with ``Retry-After``) and can
+misbehave on demand: answer the next connections with given statuses, or drop a stream mid-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+TOKEN = "good-token"
+HOST_TAG = "ascolto"
+
+
+def status(sid: int, text: str, *, acct: str = "anna", reply_to: int | None = None) -> dict[str, Any]:
+    """A Status entity as the Mastodon API documents it (the fields ascolto reads, and a few it does not)."""
+    return {
+        "id": str(sid),
+        "created_at": "2026-11-29T10:00:00.000Z",
+        "in_reply_to_id": None if reply_to is None else str(reply_to),
+        "in_reply_to_account_id": None,
+        "sensitive": False,
+        "spoiler_text": "",
+        "visibility": "public",
+        "language": "it",
+        "uri": f"https://remote.example/users/{acct}/statuses/{sid}",
+        "url": f"https://remote.example/@{acct}/{sid}",
+        "replies_count": 1,
+        "reblogs_count": 2,
+        "favourites_count": 3,
+        "content": f'<p>{text} <a href="https://x.example/tags/ascolto" class="hashtag">#<span>ascolto</span></a></p>',
+        "reblog": None,
+        "account": {
+            "id": "1",
+            "username": acct,
+            "acct": acct,
+            "display_name": acct.title(),
+            "followers_count": 42,
+            "url": f"https://remote.example/@{acct}",
+        },
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [{"name": HOST_TAG, "url": "https://remote.example/tags/ascolto"}],
+    }
+
+
+class FakeMastodon:
+    """The server's state; :meth:`post` publishes a status to the timeline and to every open stream."""
+
+    def __init__(self) -> None:
+        self.timeline: list[dict[str, Any]] = []
+        self.listeners: list[asyncio.Queue[bytes | None]] = []
+        self.next_answers: list[int] = []  # status codes for the next stream connections (429, 500...)
+        self.retry_after = "0.3"
+        self.drop_after: int | None = None  # events one stream sends before the server cuts it
+        self.attempts: list[tuple[float, int]] = []  # (monotonic time, status answered) per stream connection
+        self.timeline_requests = 0
+
+    def post(self, entity: dict[str, Any]) -> None:
+        self.timeline.append(entity)
+        self.send(orjson.dumps(entity))
+
+    def send(self, data: bytes, event: str = "update") -> None:
+        for queue in self.listeners:
+            queue.put_nowait(b"event: " + event.encode() + b"\ndata: " + data + b"\n\n")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v1/streaming/hashtag", self.streaming)
+        app.router.add_get("/api/v1/timelines/tag/{tag}", self.tag_timeline)
+        return app
+
+    @staticmethod
+    def authorised(request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {TOKEN}"
+
+    async def streaming(self, request: web.Request) -> web.StreamResponse:
+        if not self.authorised(request):
+            self.attempts.append((time.monotonic(), 401))
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        if self.next_answers:
+            code = self.next_answers.pop(0)
+            self.attempts.append((time.monotonic(), code))
+            headers = {"Retry-After": self.retry_after} if code == 429 else {}
+            return web.json_response({"error": "Too many requests"}, status=code, headers=headers)
+        self.attempts.append((time.monotonic(), 200))
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.listeners.append(queue)
+        sent = 0
+        try:
+            await resp.write(b":)\n")
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    await resp.write(b":thump\n")
+                    continue
+                if chunk is None:
+                    break
+                await resp.write(chunk)
+                sent += 1
+                if self.drop_after is not None and sent >= self.drop_after:
+                    self.drop_after = None
+                    break  # the server cuts the stream: what was still queued is never streamed
+        finally:
+            self.listeners.remove(queue)
+        if request.transport is not None:
+            request.transport.close()  # no clean end of the chunked body: a dropped connection
+        return resp
+
+    async def tag_timeline(self, request: web.Request) -> web.Response:
+        self.timeline_requests += 1
+        if not self.authorised(request):
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        limit = min(40, int(request.query.get("limit", "20")))
+        ids = [(int(s["id"]) if str(s.get("id", "")).isdigit() else 0, s) for s in self.timeline]
+        ids.sort(key=lambda p: p[0])
+        if "max_id" in request.query:
+            ids = [p for p in ids if p[0] < int(request.query["max_id"])]
+        if "min_id" in request.query:  # the page right after min_id
+            ids = [p for p in ids if p[0] > int(request.query["min_id"])][:limit]
+        elif "since_id" in request.query:  # the newest page after since_id
+            ids = [p for p in ids if p[0] > int(request.query["since_id"])][-limit:]
+        else:
+            ids = ids[-limit:]
+        return web.Response(body=orjson.dumps([s for _, s in reversed(ids)]), content_type="application/json")
+
+
+async def serve(fake: FakeMastodon, port: int) -> web.AppRunner:
+    runner = web.AppRunner(fake.app(), shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner

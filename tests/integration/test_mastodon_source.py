@@ -1,0 +1,185 @@
+"""The Mastodon source against a Mastodon-compatible loopback server and real Kafka: every status once, through
+dropped streams, 429s and 500s, restarts and malformed statuses; a bad token stops it in one sentence."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from ascolto.testing import LocalPipeline, free_port
+from connectors.live import Backoff, CheckpointStore, LiveReport, SourceRefused, run_live
+from connectors.mastodon import MastodonSource
+from connectors.producer import PostProducer
+from tests.integration.mastodon_server import HOST_TAG, TOKEN, FakeMastodon, serve, status
+
+
+@pytest.fixture
+def deployment() -> Iterator[LocalPipeline]:
+    with LocalPipeline() as pipeline:  # own topics; no worker: the test reads posts.raw
+        yield pipeline
+
+
+def ids(first: int, last: int, port: int) -> set[str]:
+    return {f"mastodon:127.0.0.1:{port}/{i}" for i in range(first, last + 1)}
+
+
+async def until(check: Any, what: str, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+class Run:
+    """One run of the source with ``run_live`` and a real producer, until stopped."""
+
+    def __init__(self, pipeline: LocalPipeline, port: int, store_dir: Path, token: str = TOKEN) -> None:
+        self.source = MastodonSource(f"http://127.0.0.1:{port}", hashtag=HOST_TAG, token=token, idle_timeout=10)
+        self.store = CheckpointStore(store_dir, self.source.checkpoint_name)
+        self.producer = PostProducer(pipeline.settings, stage="connector:mastodon")
+        self.stop = asyncio.Event()
+        backoff = Backoff(initial=0.05, rng=random.Random(2))
+        self.task: asyncio.Task[LiveReport] = asyncio.create_task(
+            run_live(self.source, self.producer, self.store, stop=self.stop, backoff=backoff)
+        )
+
+    async def finish(self) -> LiveReport:
+        self.stop.set()
+        try:
+            return await asyncio.wait_for(self.task, timeout=30)
+        finally:
+            self.producer.close()
+
+
+def raw_ids(pipeline: LocalPipeline, expected: int) -> list[str]:
+    return [r.key.decode() for r in pipeline.read(pipeline.topics.raw, expected)]
+
+
+def test_every_status_once_through_drops_429_500_and_a_malformed_status(deployment, tmp_path):
+    port = free_port()
+
+    async def scenario() -> tuple[FakeMastodon, list[str], LiveReport]:
+        fake = FakeMastodon()
+        runner = await serve(fake, port)
+        try:
+            for i in range(90, 131):  # 90..100 were published by an earlier run; 101..130 came while away
+                fake.timeline.append({"id": "115", "content": "no account"} if i == 115 else status(i, f"old {i}"))
+            name = MastodonSource(f"http://127.0.0.1:{port}", hashtag=HOST_TAG).checkpoint_name
+            CheckpointStore(tmp_path, name).save({"since_id": "100"})
+            run = Run(deployment, port, tmp_path)
+            await until(lambda: fake.listeners, "the stream to open")
+            fake.drop_after = 10  # the server cuts the stream after 131..140; 141..200 are only in the timeline
+            fake.next_answers = [429, 500, 500]
+            for i in range(131, 201):
+                fake.post(status(i, f"live {i}"))
+            await until(lambda: len(fake.attempts) >= 5 and fake.listeners, "the source to reconnect")
+            fake.send(b"{not json")
+            for i in range(201, 206):
+                fake.post(status(i, f"after {i}"))
+            keys = await asyncio.to_thread(raw_ids, deployment, 104)
+            report = await run.finish()
+            return fake, keys, report
+        finally:
+            await runner.cleanup()
+
+    fake, keys, report = asyncio.run(scenario())
+    expected = (ids(101, 205, port)) - ids(115, 115, port)
+    assert set(keys) == expected and len(keys) == len(expected) == 104  # no gap, no duplicate
+    assert [code for _, code in fake.attempts] == [200, 429, 500, 500, 200]
+    after_429 = fake.attempts[2][0] - fake.attempts[1][0]
+    assert after_429 >= 0.29  # the server's Retry-After: 0.3 was honoured
+    assert report.reconnects == 4 and report.rejected == 2
+    letters = deployment.read_dead_letters(2)
+    assert len(letters) == 2 and all("not a Mastodon status" in d["error"] for d in letters)
+    assert {d["stage"] for d in letters} == {"connector:mastodon"}
+    assert sorted(d["original"] for d in letters) == ['{"id":"115","content":"no account"}', "{not json"]
+    store = CheckpointStore(tmp_path, MastodonSource(f"http://127.0.0.1:{port}", hashtag=HOST_TAG).checkpoint_name)
+    assert store.load() == {"since_id": "205"}
+
+
+def test_a_restart_backfills_what_was_posted_meanwhile_without_gap_or_duplicate(deployment, tmp_path):
+    port = free_port()
+
+    async def scenario() -> list[str]:
+        fake = FakeMastodon()
+        runner = await serve(fake, port)
+        try:
+            first = Run(deployment, port, tmp_path)
+            await until(lambda: fake.listeners, "the stream to open")
+            for i in range(1, 11):
+                fake.post(status(i, f"first run {i}"))
+            await asyncio.to_thread(raw_ids, deployment, 10)
+            await first.finish()
+            for i in range(11, 61):  # while the connector is down: two pages and a bit of backfill
+                fake.post(status(i, f"while away {i}", reply_to=i - 1))
+            second = Run(deployment, port, tmp_path)
+            await until(lambda: fake.listeners, "the stream to reopen")
+            for i in range(61, 66):
+                fake.post(status(i, f"second run {i}"))
+            keys = await asyncio.to_thread(raw_ids, deployment, 65)
+            await second.finish()
+            assert fake.timeline_requests >= 3  # 40 + 10 + the empty page that ends the backfill
+            return keys
+        finally:
+            await runner.cleanup()
+
+    keys = asyncio.run(scenario())
+    assert sorted(keys) == sorted(ids(1, 65, port)) and len(keys) == 65
+
+
+def test_a_bad_token_stops_the_source_with_one_sentence_naming_the_variable(deployment, tmp_path):
+    port = free_port()
+
+    async def scenario() -> BaseException | None:
+        fake = FakeMastodon()
+        runner = await serve(fake, port)
+        try:
+            run = Run(deployment, port, tmp_path, token="wrong")
+            try:
+                await asyncio.wait_for(run.task, timeout=30)
+            except SourceRefused as exc:
+                return exc
+            finally:
+                run.producer.close()
+            return None
+        finally:
+            await runner.cleanup()
+
+    refused = asyncio.run(scenario())
+    assert isinstance(refused, SourceRefused)
+    assert str(refused) == (
+        f"127.0.0.1:{port} refused the access token (401) for the streaming API; "
+        "set ASCOLTO_MASTODON_TOKEN to a valid token with the read scope."
+    )
+
+
+def test_a_status_reaches_kafka_as_the_documented_raw_post(deployment, tmp_path):
+    port = free_port()
+
+    async def scenario() -> None:
+        fake = FakeMastodon()
+        runner = await serve(fake, port)
+        try:
+            run = Run(deployment, port, tmp_path)
+            await until(lambda: fake.listeners, "the stream to open")
+            fake.post(status(7, "Il treno &amp; il ritardo", acct="luca@example.it", reply_to=6))
+            await asyncio.to_thread(raw_ids, deployment, 1)
+            await run.finish()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    (record,) = deployment.read(deployment.topics.raw, 1)
+    post = orjson.loads(record.value)
+    assert post["id"] == f"mastodon:127.0.0.1:{port}/7" and post["text"] == "Il treno & il ritardo #ascolto"
+    author = {"id": "luca@example.it", "handle": "luca@example.it", "name": "Luca@Example.It", "followers": 42}
+    assert post["author"] == author
+    assert post["in_reply_to"] == f"mastodon:127.0.0.1:{port}/6" and post["lang_hint"] == "it"
+    assert post["url"] == "https://remote.example/@luca@example.it/7"
+    assert post["metrics"] == {"likes": 3, "reposts": 2, "replies": 1}
