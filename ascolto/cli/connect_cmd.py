@@ -50,12 +50,14 @@ def run_source(source: Source, rate: float | None, *, quiet: bool = False, metri
     return report
 
 
-def run_live_source(source: LiveSource, *, metrics_port: int = 0) -> LiveReport:
-    """Run a long-running source until it ends or Ctrl-C / SIGTERM (then flush, checkpoint, summary)."""
+def run_live_source(source: LiveSource, *, metrics_port: int = 0, checkpoint_name: str | None = None) -> LiveReport:
+    """Run a long-running source until it ends or Ctrl-C / SIGTERM (then flush, checkpoint, summary).
+
+    ``checkpoint_name`` (default: the source's name) keeps apart several runs of one source (two instances)."""
     settings = get_settings()
     if metrics_port:
         serve_metrics(metrics_port, settings.metrics_bind)
-    store = CheckpointStore(settings.data_dir / "connectors", source.name)
+    store = CheckpointStore(settings.data_dir / "connectors", checkpoint_name or source.name)
 
     async def main() -> LiveReport:
         stop = asyncio.Event()
@@ -183,3 +185,31 @@ def rss(
 
     interval = _duration(every, "--every").total_seconds()
     run_live_source(RssSource(urls, every=interval, once=once), metrics_port=metrics_port)
+
+
+@app.command("mastodon")
+def mastodon(
+    instance: Annotated[str, typer.Option(help="The instance, like https://mastodon.social.")],
+    hashtag: Annotated[str | None, typer.Option(help="Follow this hashtag (without #) instead of a timeline.")] = None,
+    timeline: Annotated[
+        str, typer.Option(help="public (the federated timeline) or local (the instance's own); with --hashtag too.")
+    ] = "public",
+    token_env: Annotated[
+        str, typer.Option(help="Environment variable holding the access token (read scope).")
+    ] = "ASCOLTO_MASTODON_TOKEN",
+    metrics_port: MetricsPort = 0,
+) -> None:
+    """A Mastodon hashtag or timeline, live (streaming API) and after a restart backfilled from the last status."""
+    import os
+
+    from connectors.mastodon import TIMELINES, MastodonSource
+
+    if timeline not in TIMELINES:
+        raise typer.BadParameter(f"must be one of {', '.join(TIMELINES)}", param_hint="--timeline")
+    try:
+        source = MastodonSource(
+            instance, hashtag=hashtag, timeline=timeline, token=os.environ.get(token_env) or None, token_env=token_env
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--instance") from None
+    run_live_source(source, metrics_port=metrics_port, checkpoint_name=source.checkpoint_name)
