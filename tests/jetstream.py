@@ -14,15 +14,16 @@ from aiohttp import web
 from ascolto.testing import free_port
 
 T0 = 1_725_911_162_329_308  # a time_us from Jetstream's README
+STEP = 1_000_000  # posts one second apart, so a cursor rewound 5 s replays only the last five
 
 
 def post_event(
     n: int, text: str | None = None, *, did: str = "did:plc:eygmaihciaxprqvxpfvl6flk", **record: Any
 ) -> dict:
-    """The ``n``-th post creation, one millisecond after the previous one."""
+    """The ``n``-th post creation, one second after the previous one."""
     return {
         "did": did,
-        "time_us": T0 + n * 1000,
+        "time_us": T0 + n * STEP,
         "kind": "commit",
         "commit": {
             "rev": f"3l3qo2vutsw{n:03d}",
@@ -48,7 +49,7 @@ def post_id(event: dict) -> str:
 def other_events(n: int) -> list[dict]:
     """Events a post listener skips: identity, account, a post deleted, a like."""
     did = "did:plc:ufbl4k27gp6kzas5glhz7fim"
-    at = T0 + n * 1000
+    at = T0 + n * STEP
     return [
         {
             "did": did,
@@ -103,6 +104,18 @@ class JetstreamServer:
     def add(self, *events: dict | bytes) -> None:
         self.messages.extend(e if isinstance(e, bytes) else orjson.dumps(e) for e in events)
 
+    def events(self) -> list[dict]:
+        """The messages that are JSON objects with a ``time_us``."""
+        events = []
+        for message in self.messages:
+            try:
+                event = orjson.loads(message)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("time_us"), int):
+                events.append(event)
+        return events
+
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
         if self.refuse:
             status = self.refuse.pop(0)
@@ -116,7 +129,10 @@ class JetstreamServer:
         await ws.prepare(request)
         sent = 0
         for message in list(self.messages):
-            time_us = orjson.loads(message).get("time_us") if message.startswith(b"{") else None
+            try:
+                time_us = orjson.loads(message).get("time_us")
+            except (orjson.JSONDecodeError, AttributeError):
+                time_us = None  # a malformed message is sent to every subscriber
             if cursor is not None and isinstance(time_us, int) and time_us < cursor:
                 continue
             if self.drop_after is not None and sent == self.drop_after:

@@ -143,6 +143,29 @@ def generator(
     run_source(source, rate=None, metrics_port=metrics_port)
 
 
+@app.command("bluesky")
+def bluesky(
+    keyword: Annotated[
+        list[str] | None, typer.Option("--keyword", help="Only posts containing this word (any case); repeatable.")
+    ] = None,
+    handle: Annotated[
+        list[str] | None,
+        typer.Option("--handle", help="Only posts by this account (resolved to its DID at start); repeatable."),
+    ] = None,
+    did: Annotated[list[str] | None, typer.Option("--did", help="Only posts by this DID; repeatable.")] = None,
+    url: Annotated[
+        str, typer.Option(help="The Jetstream /subscribe endpoint.")
+    ] = "wss://jetstream2.us-east.bsky.network/subscribe",
+    resolver: Annotated[str, typer.Option(help="AppView resolving --handle.")] = "https://public.api.bsky.app",
+    metrics_port: MetricsPort = 0,
+) -> None:
+    """New Bluesky posts from Jetstream, resumed from the last checkpoint (its cursor rewound 5 s)."""
+    from connectors.bluesky import BlueskySource
+
+    source = BlueskySource(url=url, keywords=keyword or [], handles=handle or [], dids=did or [], resolver=resolver)
+    run_live_source(source, metrics_port=metrics_port)
+
+
 @app.command("http")
 def http(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the ingest endpoint.")] = 6080,

@@ -7,7 +7,7 @@ import orjson
 from connectors.base import Rejected
 from connectors.bluesky import BlueskySource
 from schemas import validate
-from tests.jetstream import T0, other_events, post_event
+from tests.jetstream import STEP, T0, other_events, post_event
 
 DID = "did:plc:eygmaihciaxprqvxpfvl6flk"
 
@@ -37,7 +37,7 @@ def test_a_post_becomes_a_raw_post_with_its_url_language_and_the_post_it_replies
     assert post["lang_hint"] == "it"
     assert post["in_reply_to"] == f"bluesky:{DID}/3l3parent"
     assert post["raw"]["thread"] == "bluesky:did:plc:root/3l3root"
-    assert got.checkpoint == {"time_us": T0 + 1000}
+    assert got.checkpoint == {"time_us": T0 + STEP}
 
 
 def test_a_quote_is_kept_and_a_broken_created_at_falls_back_to_when_jetstream_saw_the_post():
@@ -67,7 +67,7 @@ def test_malformed_messages_become_rejects_with_a_reason():
     del no_text["commit"]["record"]["text"]
     rejected = item(source, no_text)
     assert isinstance(rejected.post, Rejected) and "text is not a string" in rejected.post.reason
-    assert rejected.checkpoint == {"time_us": T0 + 5000}  # a reject moves the position on as well
+    assert rejected.checkpoint == {"time_us": T0 + 5 * STEP}  # a reject moves the position on as well
     no_rkey = post_event(6)
     del no_rkey["commit"]["rkey"]
     assert "has no rkey" in item(source, no_rkey).post.reason
@@ -88,5 +88,5 @@ def test_the_cursor_is_rewound_five_seconds_and_replayed_events_never_move_the_c
     params = source._params({"time_us": T0})
     assert ("cursor", str(T0 - 5_000_000)) in params and ("wantedDids", "did:plc:wanted") in params
     assert ("cursor", str(T0)) not in params and not any(k == "cursor" for k, _ in BlueskySource()._params({}))
-    replayed = item(BlueskySource(), post_event(1), floor_us=T0 + 50_000)
-    assert replayed.checkpoint == {"time_us": T0 + 50_000}
+    replayed = item(BlueskySource(), post_event(1), floor_us=T0 + 50 * STEP)
+    assert replayed.checkpoint == {"time_us": T0 + 50 * STEP}
