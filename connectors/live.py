@@ -27,7 +27,7 @@ import os
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -141,13 +141,21 @@ def _lag_seconds(post: RawPost) -> float | None:
     return max(0.0, time.time() - created.timestamp())
 
 
-async def _until_stopped(items: AsyncIterator[Item], stop: asyncio.Event) -> AsyncIterator[Item]:
-    """``items`` until ``stop`` is set, even while the source is waiting on a quiet network."""
+async def _until_stopped(
+    items: AsyncIterator[Item], stop: asyncio.Event, idle_seconds: float, on_idle: Callable[[], Awaitable[None]]
+) -> AsyncIterator[Item]:
+    """``items`` until ``stop`` is set, even while the source is waiting on a quiet network; ``on_idle`` runs
+    every ``idle_seconds`` the source stays quiet (to save the checkpoint of what came last)."""
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:
             following = asyncio.ensure_future(anext(items))
-            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            while not following.done() and not stopped.done():
+                done, _ = await asyncio.wait(
+                    {following, stopped}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    await on_idle()
             if not following.done():
                 following.cancel()  # closes the source's generator where it waits
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
@@ -194,9 +202,15 @@ async def run_live(
             checkpoint, pending = pending, None
         unflushed, last_flush = 0, time.monotonic()
 
+    async def commit_if_quiet() -> None:
+        # A quiet network sends nothing after its last post: save that post's checkpoint anyway, or a kill
+        # would lose the position (and a source without catch-up would leave a gap).
+        if unflushed:
+            await commit()
+
     while not stop.is_set():
         try:
-            async for item in _until_stopped(source.stream(checkpoint), stop):
+            async for item in _until_stopped(source.stream(checkpoint), stop, flush_seconds, commit_if_quiet):
                 report.received += 1
                 received.inc()
                 if isinstance(item.post, Rejected):

@@ -146,3 +146,21 @@ def test_stop_ends_a_source_that_waits_on_a_quiet_network_and_keeps_its_checkpoi
 
     report = asyncio.run(main())
     assert report.published == 1 and store.load() == {"last": 1} and producer.acked == ["test:1"]
+
+
+def test_a_source_that_goes_quiet_still_gets_the_checkpoint_of_its_last_post(tmp_path):
+    store, producer = CheckpointStore(tmp_path, "quiet"), FakeProducer()
+
+    async def main() -> Any:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(Quiet(), producer, store, stop=stop, flush_seconds=0.05))  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while store.load() != {"last": 1} and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        saved_while_running = store.load()  # a kill now must not lose the position
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+        return saved_while_running
+
+    assert asyncio.run(main()) == {"last": 1} and producer.acked == ["test:1"]
