@@ -8,11 +8,14 @@ misbehave on demand: answer the next connections with given statuses, or drop a 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from ascolto.testing import free_port
 
 TOKEN = "good-token"
 HOST_TAG = "ascolto"
@@ -110,6 +113,8 @@ class FakeMastodon:
                 if self.drop_after is not None and sent >= self.drop_after:
                     self.drop_after = None
                     break  # the server cuts the stream: what was still queued is never streamed
+        except ConnectionResetError:
+            pass  # the client went away (killed, stopped)
         finally:
             self.listeners.remove(queue)
         if request.transport is not None:
@@ -139,3 +144,40 @@ async def serve(fake: FakeMastodon, port: int) -> web.AppRunner:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
+
+
+class ThreadedMastodon:
+    """The fake server on its own event loop in a thread, for tests that run the CLI as a subprocess."""
+
+    def __init__(self) -> None:
+        self.fake = FakeMastodon()
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ThreadedMastodon:
+        self.thread.start()
+        self.runner = asyncio.run_coroutine_threadsafe(serve(self.fake, self.port), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def post(self, entity: dict[str, Any]) -> None:
+        asyncio.run_coroutine_threadsafe(self._post(entity), self.loop).result(10)
+
+    async def _post(self, entity: dict[str, Any]) -> None:
+        self.fake.post(entity)
+
+    def streaming(self) -> bool:
+        return bool(asyncio.run_coroutine_threadsafe(self._streaming(), self.loop).result(10))
+
+    async def _streaming(self) -> int:
+        return len(self.fake.listeners)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,12 @@ from typing import Any
 import orjson
 import pytest
 
-from ascolto.testing import LocalPipeline, free_port
+from ascolto import launcher
+from ascolto.testing import LocalPipeline, free_port, wait_for
 from connectors.live import Backoff, CheckpointStore, LiveReport, SourceRefused, run_live
 from connectors.mastodon import MastodonSource
 from connectors.producer import PostProducer
-from tests.integration.mastodon_server import HOST_TAG, TOKEN, FakeMastodon, serve, status
+from tests.integration.mastodon_server import HOST_TAG, TOKEN, FakeMastodon, ThreadedMastodon, serve, status
 
 
 @pytest.fixture
@@ -183,3 +186,69 @@ def test_a_status_reaches_kafka_as_the_documented_raw_post(deployment, tmp_path)
     assert post["in_reply_to"] == f"mastodon:127.0.0.1:{port}/6" and post["lang_hint"] == "it"
     assert post["url"] == "https://remote.example/@luca@example.it/7"
     assert post["metrics"] == {"likes": 3, "reposts": 2, "replies": 1}
+
+
+def distinct_ids(pipeline: LocalPipeline, expected: int) -> set[str]:
+    """Wait until posts.raw holds ``expected`` distinct ids (a replay after a kill may repeat some)."""
+
+    def enough() -> set[str] | None:
+        keys = set(raw_ids(pipeline, expected))
+        return keys if len(keys) >= expected else None
+
+    found = wait_for(enough, timeout=60, what=f"{expected} distinct posts")
+    assert found is not None
+    return found
+
+
+def test_a_sigkilled_cli_resumes_from_its_checkpoint_with_backfill_and_no_gap(deployment):
+    env = {**deployment.env, "ASCOLTO_MASTODON_TOKEN": TOKEN}
+    with ThreadedMastodon() as server:
+        command = launcher.ascolto_command("connect", "mastodon", "--instance", server.url, "--hashtag", HOST_TAG)
+        log_path = deployment.workdir / "mastodon.log"
+        with log_path.open("w") as log:
+            child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_for(server.streaming, timeout=60, what="the connector's stream")
+                for i in range(1, 21):
+                    server.post(status(i, f"prima {i}"))
+                assert distinct_ids(deployment, 20) == ids(1, 20, server.port)
+                checkpoint = (
+                    deployment.settings.data_dir / "connectors" / f"mastodon-127.0.0.1_{server.port}-tag-ascolto.json"
+                )
+                wait_for(
+                    lambda: checkpoint.exists() and orjson.loads(checkpoint.read_bytes()) == {"since_id": "20"},
+                    timeout=30,
+                    what="the checkpoint of the last post, saved while the stream is quiet",
+                )
+            finally:
+                child.send_signal(signal.SIGKILL)
+                child.wait(30)
+        assert child.returncode == -signal.SIGKILL
+        wait_for(lambda: not server.streaming(), timeout=30, what="the killed connector's stream to close")
+        for i in range(21, 71):  # while it is dead: only in the timeline
+            server.post(status(i, f"mentre era giù {i}"))
+        with log_path.open("a") as log:
+            child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_for(server.streaming, timeout=60, what="the restarted connector's stream")
+                for i in range(71, 76):
+                    server.post(status(i, f"dopo {i}"))
+                assert distinct_ids(deployment, 75) == ids(1, 75, server.port)  # no gap
+            finally:
+                child.send_signal(signal.SIGTERM)
+                child.wait(30)
+        assert child.returncode == 0, log_path.read_text()
+        assert "posts published" in log_path.read_text()
+
+
+def test_a_bad_token_stops_the_cli_with_one_sentence(deployment):
+    with ThreadedMastodon() as server:
+        result = launcher.run(
+            ["connect", "mastodon", "--instance", server.url, "--hashtag", HOST_TAG, "--token-env", "MY_TOKEN"],
+            env={**deployment.env, "MY_TOKEN": "wrong"},
+            timeout=120,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "refused the access token (401)" in output and "set MY_TOKEN to a valid token" in output
+    assert "wrong" not in output  # the token itself is never printed
