@@ -19,8 +19,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from html import unescape
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +26,7 @@ import aiohttp
 import orjson
 
 from connectors.base import Rejected
+from connectors.html_text import html_to_text
 from connectors.live import Checkpoint, Item, LiveSource, SourceRefused, SourceUnavailable
 from schemas import RawPost
 from schemas.contracts import Metrics
@@ -40,31 +39,6 @@ _LANG = re.compile(r"^[a-z]{2,3}$")
 
 
 # --- Status JSON → RawPost -----------------------------------------------------------------------
-
-
-class _Text(HTMLParser):
-    """A status's HTML ``content`` as plain text: paragraphs and line breaks become newlines."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-        elif tag == "p" and self.parts:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(content: str) -> str:
-    """Strip a status's HTML to text (entities decoded, ``<p>``/``<br>`` as newlines)."""
-    parser = _Text()
-    parser.feed(content)
-    parser.close()
-    return unescape("".join(parser.parts)).strip()
 
 
 def status_to_post(status: dict[str, Any], host: str, source: str = SOURCE) -> RawPost:

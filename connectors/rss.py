@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 from typing import Any
 
 import aiohttp
@@ -31,6 +30,7 @@ import feedparser
 from yarl import URL
 
 from connectors.base import Rejected
+from connectors.html_text import html_to_text
 from connectors.live import Checkpoint, Item, LiveSource, SourceRefused, SourceUnavailable
 from schemas import RawPost
 from schemas.posts import raw_post
@@ -41,21 +41,9 @@ USER_AGENT = "ascolto-rss/0.1 (+https://github.com/ascolto/ascolto)"
 MAX_FEED_BYTES = 10 * 1024 * 1024
 
 
-class _TextOnly(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
 def strip_html(markup: str) -> str:
     """The text of an HTML fragment, whitespace collapsed."""
-    parser = _TextOnly()
-    parser.feed(markup)
-    parser.close()
-    return " ".join("".join(parser.parts).split())
+    return html_to_text(markup, one_line=True)
 
 
 def entry_key(entry: Any) -> str | None:
