@@ -174,7 +174,12 @@ class AckedPublisher:
             try:
                 # kafka-python's sends and flush block: in a thread, so the server keeps answering meanwhile.
                 results = await asyncio.to_thread(self._send_and_flush, [p.items for p in group])
-            except AscoltoError as exc:
+            except Exception as exc:
+                # Kafka refused (AscoltoError), or a surprise: this group is answered 503 and the loop goes on,
+                # or every later request would wait forever.
+                if not isinstance(exc, AscoltoError):
+                    log.exception("publishing an ingest batch failed unexpectedly")
+                    exc = AscoltoError(f"publishing failed unexpectedly ({type(exc).__name__}); see the log")
                 for pending in group:
                     if not pending.done.done():
                         pending.done.set_exception(exc)

@@ -230,3 +230,20 @@ def test_the_endpoint_does_not_start_without_a_way_to_authenticate():
         IngestEndpoint(Settings(), FakeProducer())  # type: ignore[arg-type]
     with pytest.raises(AscoltoError, match="source name"):
         IngestEndpoint(Settings(ingest_token=TOKEN), FakeProducer(), default_source="CRM!")  # type: ignore[arg-type]
+
+
+def test_a_surprise_while_publishing_is_a_503_and_the_endpoint_keeps_answering():
+    async def test(client: TestClient, producer: FakeProducer) -> None:
+        broken = producer.flush
+
+        def fail_once(timeout: float | None = None) -> None:
+            producer.flush = broken  # type: ignore[method-assign]
+            raise RuntimeError("a bug")
+
+        producer.flush = fail_once  # type: ignore[method-assign]
+        resp = await client.post("/ingest", json={"id": 1, "text": "x"}, headers=BEARER)
+        assert resp.status == 503 and "unexpectedly" in (await resp.json())["error"]
+        resp = await asyncio.wait_for(client.post("/ingest", json={"id": 2, "text": "x"}, headers=BEARER), 10)
+        assert resp.status == 202
+
+    run_with_client(test)
