@@ -305,7 +305,10 @@ SCENARIOS: dict[str, Scenario] = {
 def run_scenario(stack: PrivateStack, name: str, n: int, workdir: Path | None = None, **settings: str) -> Outcome:
     """Run one scenario on a fresh pipeline of ``stack``; the stack is healed afterwards."""
     scenario = SCENARIOS[name] if name != "plain" else Scenario("plain", plain)
-    with stack.pipeline(workdir, **{**scenario.settings, **settings}) as pipeline:
+    # Several bulk requests per run: with all posts in one (4,000 by default) a quick machine indexed every
+    # post before a fault could land mid-stream, and the scenario could not say what it set out to.
+    batches = {"index_batch_size": str(max(100, n // 10))}
+    with stack.pipeline(workdir, **{**batches, **scenario.settings, **settings}) as pipeline:
         try:
             return scenario.run(stack, pipeline, n)
         finally:
