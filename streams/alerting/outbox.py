@@ -111,9 +111,20 @@ def due(entries: Iterable[tuple[str, Entry]], now: float) -> list[Batch]:
     """What to send now: each due pending entry alone, digest entries grouped per subscriber (oldest first)."""
     singles: list[Batch] = []
     digests: dict[str, list[tuple[float, str]]] = {}
+    entries = list(entries)
+    # A resolution waits for its firing: a subscriber must not read "resolved" first (both can be pending at
+    # once: raised within a tick, or while the subscriber was down).
+    firing_pending = {
+        (entry["alert"].get("id"), entry["subscriber"])
+        for _, entry in entries
+        if entry.get("state") == "pending" and entry.get("status") == "firing"
+    }
     for key, entry in entries:
         if entry.get("state") != "pending" or entry["next_at"] > now:
             continue
+        waits = (entry["alert"].get("id"), entry["subscriber"]) in firing_pending
+        if entry.get("status") == "resolved" and waits and not entry.get("digest_seconds"):
+            continue  # (a digest sends both, in order)
         if entry.get("digest_seconds"):
             digests.setdefault(entry["subscriber"], []).append((entry["created"], key))
         else:

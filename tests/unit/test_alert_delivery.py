@@ -265,3 +265,13 @@ def test_smtp_errors_never_show_the_password(monkeypatch: pytest.MonkeyPatch) ->
     )
     error = outcome(lambda: deliver(subscriber("email: {to: [a@example.com]}"), [alert()], settings, delivery="d"))
     assert error is not None and error.retry and "pw-S3CRET" not in error.reason and "SMTP server" in error.reason
+
+
+def test_a_resolution_waits_until_its_firing_is_delivered() -> None:
+    hook = subscriber("kafka: {}")
+    firing = outbox.new_entry(alert(id="f" * 32), hook, "K", now=100, digest_seconds=None)
+    resolved = outbox.new_entry(alert(id="f" * 32, status="resolved"), hook, "K", now=100, digest_seconds=None)
+    entries = {"0/fire": firing, "0/res": resolved}
+    assert outbox.due(entries.items(), now=101) == [outbox.Batch("K", ("0/fire",))]
+    entries["0/fire"] = outbox.delivered(firing, 101)
+    assert outbox.due(entries.items(), now=102) == [outbox.Batch("K", ("0/res",))]
