@@ -166,7 +166,9 @@ def test_children_get_their_slot_and_a_killed_one_is_started_again_then_all_stop
     os.kill(first[1], signal.SIGKILL)
     wait_for(lambda: len(sup.pids()) == 2 and first[1] not in sup.pids(), timeout=30, what="a new worker 1")
     assert first[0] in sup.pids()  # its sibling went on untouched
-    assert f"[supervisor] worker 1 (pid {first[1]}) killed by SIGKILL" in output(sup)
+    # The new child can be up before the line about the old one is read back: wait for the line too.
+    killed = f"[supervisor] worker 1 (pid {first[1]}) killed by SIGKILL"
+    wait_for(lambda: killed in output(sup), timeout=30, what="the kill reported")
     assert "restarting it in 0.05s" in output(sup)
 
     children = sup.pids()
