@@ -18,8 +18,8 @@ from connectors.file import Columns, FileSource
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 from connectors.live import CheckpointStore, LiveReport, LiveSource, run_live
 from connectors.producer import PostProducer
+from core.durations import parse_duration
 from core.settings import get_settings
-from streams.alerting.rules import parse_duration
 
 app = typer.Typer(help="Publish posts from a source to Kafka (posts.raw).", no_args_is_help=True)
 
@@ -171,11 +171,22 @@ def http(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the ingest endpoint.")] = 6080,
     bind: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")] = "127.0.0.1",
     source: Annotated[str, typer.Option(help="Source of posts without ?source=NAME (ids: SOURCE:ID).")] = "http",
+    id_column: Annotated[str | None, typer.Option(help="Map items: the key with the post's id (as connect file).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Map items: the key with the text.")] = None,
+    created_at_column: Annotated[str | None, typer.Option(help="Map items: the key with the time.")] = None,
+    author_column: Annotated[str | None, typer.Option(help="Map items: the key with the author's handle.")] = None,
+    lang_column: Annotated[str | None, typer.Option(help="Map items: the key with a language hint.")] = None,
     metrics_port: MetricsPort = 0,
 ) -> None:
-    """Receive posts pushed to POST /ingest (bearer token or HMAC signature); each answered once Kafka has them."""
+    """Receive posts pushed to POST /ingest (bearer token or HMAC signature); each answered once Kafka has them.
+
+    With any --*-column option, items that are not RawPosts are mapped through those columns (the others keep
+    connect file's defaults: id, text, created_at, author, lang)."""
     from connectors.http_ingest import IngestEndpoint, serve
 
+    given = {"id": id_column, "text": text_column, "created_at": created_at_column, "author": author_column}
+    given["lang"] = lang_column
+    columns = Columns(**{k: v for k, v in given.items() if v}) if any(given.values()) else None
     settings = get_settings()
     if metrics_port:
         serve_metrics(metrics_port, settings.metrics_bind)
@@ -186,7 +197,7 @@ def http(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         with PostProducer(settings, stage="connector:http") as producer:
-            endpoint = IngestEndpoint(settings, producer, default_source=source)
+            endpoint = IngestEndpoint(settings, producer, default_source=source, columns=columns)
             await serve(endpoint, host=bind, port=port, stop=stop, on_ready=ready)
 
     def ready(url: str) -> None:

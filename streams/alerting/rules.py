@@ -20,51 +20,34 @@ Examples in English and Italian: ``streams/alerting/rule_examples/``.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
-from core.errors import ConfigError
+from core.durations import parse_duration
+from core.yaml_file import ConfigFileError, FileShape, load_model, read_text
 from streams.alerting.detection import Flatline, NegativeSpike, NewTerm, VolumeSpike
 
 KINDS = ("negative_spike", "volume_spike", "flatline", "new_term")
 ALL_KEY = "all"  # the one key of rules with ``key: all``: the whole stream
 
 # --- field types ----------------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PRESETS = {"low": 4.0, "medium": 3.0, "high": 2.0}  # sensitivity words as z-scores: high fires soonest
-
-
-def parse_duration(value: object) -> timedelta:
-    """``"10m"`` → 10 minutes; units s, m, h, d, w. A bare number is refused: its unit would be a guess."""
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f"{value!r} is not a duration; write a number and a unit (s, m, h, d or w), like 10m")
-    seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
-    if seconds <= 0:
-        raise ValueError("a duration must be longer than zero")
-    return timedelta(seconds=seconds)
 
 
 def _env_name(value: str) -> str:
@@ -417,190 +400,47 @@ def unknown_topics(rules: RuleSet, topics: set[str]) -> list[str]:
 
 
 # --- loading --------------------------------------------------------------------------------------
-_MAX_PROBLEMS = 20
-
-
-class RuleFileError(ConfigError):
+class RuleFileError(ConfigFileError):
     """The rules file cannot be used; ``problems`` holds one sentence per mistake, each starting file:line."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        shown = problems[:_MAX_PROBLEMS]
-        more = len(problems) - len(shown)
-        super().__init__("\n".join(shown + ([f"... and {more} more problems."] if more else [])))
+
+_SHAPE = FileShape(
+    list_key="rules",
+    noun="rule",
+    tag="kind",
+    tags=KINDS,
+    # The model behind a mapping, named by the last part of its location, to list the fields it knows.
+    models_by_name={
+        "filters": Filters,
+        "subscribers": Subscriber,
+        "webhook": WebhookChannel,
+        "slack": SlackChannel,
+        "teams": TeamsChannel,
+        "email": EmailChannel,
+        "kafka": KafkaChannel,
+        "negative_spike": NegativeSpikeRule,
+        "volume_spike": VolumeSpikeRule,
+        "flatline": FlatlineRule,
+        "new_term": NewTermRule,
+    },
+    not_a_mapping=(
+        "the file must be a mapping with a list `rules:` "
+        "(see streams/alerting/rule_examples); write `rules: []` for none."
+    ),
+    skip_error_types=frozenset({"duplicate_rule_name"}),  # told with both lines by the loader
+)
 
 
 def load_rules(path: Path | str) -> RuleSet:
     """Read and check the alert rules file at ``path``; raises :class:`RuleFileError` naming file:line and field."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise RuleFileError(
-            [f"Cannot read the alert rules file {path} ({reason}); check ASCOLTO_ALERT_RULES."]
-        ) from None
+    text = read_text(
+        path,
+        error=RuleFileError,
+        cannot_read=lambda reason: f"Cannot read the alert rules file {path} ({reason}); check ASCOLTO_ALERT_RULES.",
+    )
     return parse_rules(text, source=str(path))
 
 
 def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     """Check the text of a rules file; ``source`` names it in errors."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        problems = _duplicate_keys(root, source) if root is not None else []
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise RuleFileError(
-            [f"{source}:{line}: this is not valid YAML ({exc.problem}); fix the syntax there."]
-        ) from None
-    finally:
-        loader.dispose()
-    if root is None or not isinstance(data, dict):
-        problems.append(
-            f"{source}:1: the file must be a mapping with a list `rules:` "
-            "(see streams/alerting/rule_examples); write `rules: []` for none."
-        )
-        raise RuleFileError(problems)
-    problems += _duplicate_names(root, data, source)
-    try:
-        ruleset = RuleSet.model_validate(data)
-    except ValidationError as exc:
-        problems += [_describe(err, root, data, source) for err in exc.errors() if err["type"] != "duplicate_rule_name"]
-    if problems:
-        raise RuleFileError(sorted(problems, key=_line_of))
-    return ruleset
-
-
-def _line_of(problem: str) -> int:
-    match = re.search(r":(\d+): ", problem)
-    return int(match[1]) if match else 0
-
-
-def _duplicate_keys(node: yaml.Node, source: str, path: str = "") -> list[str]:
-    # PyYAML keeps the last of two equal keys without a word; a repeated field is almost always a mistake.
-    problems: list[str] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if key.tag == "tag:yaml.org,2002:merge":
-                continue
-            name = str(key.value)
-            if name in seen:
-                problems.append(
-                    f"{source}:{key.start_mark.line + 1}: field `{path + name}` is written twice in the same place; "
-                    "keep one."
-                )
-            seen.add(name)
-            problems += _duplicate_keys(value, source, f"{path}{name}.")
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            problems += _duplicate_keys(item, source, f"{path.rstrip('.')}[{index}].")
-    return problems
-
-
-def _duplicate_names(root: yaml.Node, data: dict[str, Any], source: str) -> list[str]:
-    rules = data.get("rules")
-    if not isinstance(rules, list):
-        return []
-    first: dict[str, int] = {}
-    problems: list[str] = []
-    for index, rule in enumerate(rules):
-        name = rule.get("name") if isinstance(rule, dict) else None
-        if not isinstance(name, str):
-            continue
-        line, _ = _locate(root, ("rules", index, "name"))
-        if name in first:
-            problems.append(
-                f"{source}:{line}: rule {name}: field `name` is already used by the rule at line {first[name]}; "
-                "give each rule its own name."
-            )
-        else:
-            first[name] = line
-    return problems
-
-
-def _locate(root: yaml.Node, loc: Sequence[int | str]) -> tuple[int, list[int | str]]:
-    """The line of the YAML node at a pydantic error location, and the parts of ``loc`` found in the file.
-
-    Parts that are not in the file (the ``kind`` tag pydantic adds for a tagged union, a missing field's name)
-    are skipped; the line is then that of the nearest enclosing node.
-    """
-    node, line, found = root, root.start_mark.line + 1, []
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            # The last of equal keys wins, as in the loaded data.
-            for key, value in reversed(node.value):
-                if key.value == part:
-                    child, line = value, key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is not None:
-            node = child
-            found.append(part)
-    return line, found
-
-
-# The model behind a mapping, named by the last part of its location, to list the fields it knows.
-_MODELS: dict[str, type[BaseModel]] = {
-    "filters": Filters,
-    "subscribers": Subscriber,
-    "webhook": WebhookChannel,
-    "slack": SlackChannel,
-    "teams": TeamsChannel,
-    "email": EmailChannel,
-    "kafka": KafkaChannel,
-    "negative_spike": NegativeSpikeRule,
-    "volume_spike": VolumeSpikeRule,
-    "flatline": FlatlineRule,
-    "new_term": NewTermRule,
-}
-
-
-def _describe(err: ErrorDetails, root: yaml.Node, data: dict[str, Any], source: str) -> str:
-    """One sentence for one validation error: ``file:line: rule NAME: field `window`: what to do.``"""
-    loc = list(err["loc"])
-    kind_error = err["type"] in ("union_tag_invalid", "union_tag_not_found")
-    if kind_error:
-        loc.append("kind")
-    line, found = _locate(root, loc)
-    # A missing field is not in the file: name it anyway, at its parent's line.
-    if err["type"] in ("missing", "union_tag_not_found") and (not found or found[-1] != loc[-1]):
-        found.append(loc[-1])
-
-    where, inner = "", found
-    if found[:1] == ["rules"] and len(found) >= 2 and isinstance(found[1], int):
-        rule = data["rules"][found[1]]
-        name = rule.get("name") if isinstance(rule, dict) else None
-        where = f"rule {name}: " if isinstance(name, str) else f"rules[{found[1]}]: "
-        inner = found[2:]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in inner).lstrip(".")
-    subject = f"field `{field}`" if field else ("this rule" if where else "the file")
-
-    if err["type"] == "missing":
-        text = f"{subject} is missing; add it"
-    elif err["type"] == "extra_forbidden":
-        parent = next((p for p in reversed(loc[:-1]) if isinstance(p, str) and p in _MODELS), None)
-        model = _MODELS.get(parent) if parent else (RuleSet if len(loc) == 1 else None)
-        known = sorted(model.model_fields) if model else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = (
-            f"; did you mean `{close[0]}`?" if close else (f"; known fields here: {', '.join(known)}" if known else "")
-        )
-        text = f"{subject} is not a known field{hint}"
-    elif kind_error:
-        ctx = err.get("ctx") or {}
-        given = f" {ctx['tag']!r}" if "tag" in ctx else ""
-        text = f"{subject}{given} is {'not a rule kind' if given else 'missing'}; use one of {', '.join(KINDS)}"
-    elif err["type"] == "value_error":
-        text = f"{subject}: {(err.get('ctx') or {}).get('error', err['msg'])}"
-    elif err["type"] in ("tuple_type", "list_type"):
-        text = f"{subject} must be a list (one `- ` item each, or [a, b])"
-    elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
-        text = f"{subject} must be a mapping of fields (like `key: value`)"
-    else:
-        text = f"{subject}: {err['msg'][0].lower()}{err['msg'][1:]}"
-    return f"{source}:{line}: {where}{text.rstrip('.?')}{'?' if text.endswith('?') else '.'}"
+    return load_model(text, RuleSet, _SHAPE, source=source, error=RuleFileError)
