@@ -2,6 +2,8 @@
 
 :func:`to_rfc3339` normalises timestamps from the wild (ISO 8601, epoch seconds or milliseconds);
 :func:`now_rfc3339` stamps the current time. Both write milliseconds and a ``Z``.
+:func:`to_datetime`, :func:`to_epoch` and :func:`epoch_to_rfc3339` go between that text and the
+clock's numbers, for the code that computes with times read from posts and alerts.
 """
 
 from __future__ import annotations
@@ -18,6 +20,22 @@ def _format_value(value: object, dt: datetime) -> str:
         return _format(dt)
     except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 once in UTC
         raise ValueError(f"created_at {value!r} is outside the years 1 to 9999 in UTC") from None
+
+
+def to_datetime(text: str) -> datetime:
+    """An ISO 8601 time (``Z`` or an offset) as an aware datetime; naive times are taken as UTC. Raises ValueError."""
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def to_epoch(text: str) -> float:
+    """An ISO 8601 time as epoch seconds (naive times taken as UTC). Raises ValueError."""
+    return to_datetime(text).timestamp()
+
+
+def epoch_to_rfc3339(seconds: float) -> str:
+    """Epoch seconds as RFC 3339 UTC with milliseconds and a Z."""
+    return _format(datetime.fromtimestamp(seconds, UTC))
 
 
 def now_rfc3339() -> str:
@@ -40,11 +58,9 @@ def to_rfc3339(value: object) -> str:
             raise ValueError(f"created_at {value!r} is an epoch number out of range") from None
     elif isinstance(value, str) and value.strip():
         try:
-            dt = datetime.fromisoformat(value.strip())
+            dt = to_datetime(value.strip())
         except ValueError:
             raise ValueError(f"created_at {value!r} is not an ISO 8601 time or an epoch number") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
     else:
         raise ValueError(f"created_at {value!r} is empty or not a time")
     return _format_value(value, dt)

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, cast
 
 import faust
@@ -25,6 +24,7 @@ import orjson
 from core.kafka import TopicNames
 from core.settings import Settings
 from schemas import DEAD_LETTER_HEADERS, InvalidMessage, dead_letter, dumps, validate
+from schemas.timestamps import to_epoch
 from streams import metrics
 from streams.alerting import outbox
 from streams.alerting.channels import DeliveryError
@@ -57,10 +57,9 @@ def _stale(alert: dict[str, Any], within: float) -> bool:
     if not within or not isinstance(raised, str):
         return False
     try:
-        at = datetime.fromisoformat(raised.replace("Z", "+00:00")).timestamp()
+        return time.time() - to_epoch(raised) > within
     except ValueError:
         return False
-    return time.time() - at > within
 
 
 def add_notifier(app: faust.App, settings: Settings, rulebook: RuleBook) -> OutboxTable:

@@ -7,11 +7,11 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from core.settings import Settings
 from schemas import new_alert, now_rfc3339
+from schemas.timestamps import to_epoch
 from streams import metrics
 from streams.alerting import channels, messages
 from streams.alerting.outbox import delivery_id, fingerprint
@@ -120,6 +120,6 @@ def _epoch(value: object) -> float | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return to_epoch(value)
     except ValueError:
         return None

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
 
+from schemas.timestamps import to_epoch
 from streams.alerting.rules import ALL_KEY, Rule, RuleSet
 from streams.alerting.terms import terms_of
 from streams.alerting.tracker import SAMPLE_CHARS, Sighting
@@ -36,10 +36,6 @@ def split_key(raw: bytes) -> tuple[str, str]:
     return rule, key
 
 
-def _epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def sighting(post: Mapping[str, Any], partition: int, offset: int) -> Sighting:
     """What the detector keeps of one post (raises KeyError/ValueError/TypeError on a post it cannot read)."""
     sentiment = (post.get("sentiment") or {}).get("label") or ""
@@ -47,7 +43,7 @@ def sighting(post: Mapping[str, Any], partition: int, offset: int) -> Sighting:
     return Sighting(
         partition=partition,
         offset=offset,
-        ts=_epoch(post["created_at"]),
+        ts=to_epoch(post["created_at"]),
         negative=sentiment == "negative",
         id=str(post["id"]),
         author=str(author.get("handle") or author.get("id") or ""),

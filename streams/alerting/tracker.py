@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from schemas import new_alert
+from schemas.timestamps import epoch_to_rfc3339, to_datetime
 from streams.alerting.baselines import DAY, WEEK, Baseline, Ewma, SeasonalHistory, baseline_for
 from streams.alerting.detection import Decision, Flatline, KeyKind, NegativeSpike, NewTerm, VolumeSpike
 from streams.alerting.rules import ALL_KEY, NegativeSpikeRule, NewTermRule, Rule, VolumeSpikeRule
@@ -143,12 +144,8 @@ def _sample(s: Sighting) -> dict[str, Any]:
         "text": s.text[:SAMPLE_CHARS],
         "author": s.author,
         "sentiment": s.sentiment or None,
-        "created_at": _iso(s.ts),
+        "created_at": epoch_to_rfc3339(s.ts),
     }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 _DESCRIBE_KIND: dict[str, KeyKind] = {
@@ -327,7 +324,11 @@ class KeyTracker:
         events: list[dict[str, Any]] = []
         if decision.fired and self.active is None:
             events.append(self._fire(rule, start, window, decision, clock))
-        elif decision.action == "resolve" and self.active is not None and _iso(start) > self.active["window_start"]:
+        elif (
+            decision.action == "resolve"
+            and self.active is not None
+            and epoch_to_rfc3339(start) > self.active["window_start"]
+        ):
             # Only a window after the alert's resolves it: the one before may close later than the
             # alert fired (its lateness), and it says nothing about whether the spike is over.
             events.append(self._resolve(rule, start, window, decision, clock))
@@ -365,7 +366,7 @@ class KeyTracker:
     # --- alert events -------------------------------------------------------------------------
     def _fire(self, rule: Rule, start: int, window: Window, decision: Decision, clock: Clock) -> dict[str, Any]:
         width = int(rule.window.total_seconds())
-        window_start, window_end = _iso(start), _iso(start + width)
+        window_start, window_end = epoch_to_rfc3339(start), epoch_to_rfc3339(start + width)
         wall = clock.wall if clock.wall is not None else clock.now
         realert = rule.realert.total_seconds()
         notify = self.last_notified is None or clock.now - self.last_notified >= realert
@@ -388,7 +389,7 @@ class KeyTracker:
             score=round(float(decision.z), 3),
             severity=decision.severity,
             sample_post_ids=[s["id"] for s in window.samples],
-            created_at=_iso(wall),
+            created_at=epoch_to_rfc3339(wall),
             status="firing",
             kind=rule.kind,
             key_kind=rule.key,
@@ -417,10 +418,10 @@ class KeyTracker:
         resolved = {
             **self.active,
             "status": "resolved",
-            "resolved_at": _iso(wall),
+            "resolved_at": epoch_to_rfc3339(wall),
             "resolution": {
-                "window_start": _iso(start),
-                "window_end": _iso(start + width),
+                "window_start": epoch_to_rfc3339(start),
+                "window_end": epoch_to_rfc3339(start + width),
                 "observed": float(decision.current),
                 "summary": decision.describe(self.key, _DESCRIBE_KIND[rule.key], rule.language),
             },
@@ -540,13 +541,9 @@ def backtest(rule: Rule, series: Mapping[str, Sequence[tuple[int, int, int]]]) -
                     Finding(
                         key=key,
                         action="fire" if event["status"] == "firing" else "resolve",
-                        window_start=_parse(resolution.get("window_start") or event["window_start"]),
-                        window_end=_parse(resolution.get("window_end") or event["window_end"]),
+                        window_start=to_datetime(resolution.get("window_start") or event["window_start"]),
+                        window_end=to_datetime(resolution.get("window_end") or event["window_end"]),
                         summary=resolution.get("summary") or event["summary"],
                     )
                 )
     return sorted(findings, key=lambda f: (f.window_start, f.key, f.action))
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
