@@ -107,34 +107,43 @@ class FileSource(Source):
     def _to_post(self, row: Mapping[str, Any], lineno: int, original: bytes) -> RawPost | Rejected:
         if row.get("schema_version") == 1:
             return row  # type: ignore[return-value]  # already a RawPost; the producer validates it
-        c = self.columns
-        text = row.get(c.text)
-        if not isinstance(text, str) or not text.strip():
-            return Rejected(original, f"line {lineno}: no text in column {c.text!r}")
-        native_id = row.get(c.id)
-        if native_id in (None, ""):
-            # A stable id from the content keeps replays idempotent when the file has no id column.
-            try:
-                content = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
-            except (TypeError, ValueError):  # nested deeper than orjson writes: the line is the content
-                content = original
-            native_id = hashlib.sha256(content).hexdigest()[:24]
-        handle = row.get(c.author)
-        used = {c.id, c.text, c.created_at, c.author, c.lang, c.url}
-        extras = {k: v for k, v in row.items() if k not in used and k is not None}
+        post = row_to_post(row, self.columns, self.name, original)
+        return Rejected(original, f"line {lineno}: {post}") if isinstance(post, str) else post
+
+
+def row_to_post(row: Mapping[str, Any], columns: Columns, source: str, original: bytes) -> RawPost | str:
+    """One row (or JSON object) mapped through ``columns`` as a RawPost of ``source``, or why it cannot be one.
+
+    Shared by the file connector and the HTTP ingest endpoint; ``original`` (the row as it came) gives a row
+    without an id a stable one from its content, so a replay stays idempotent."""
+    c = columns
+    text = row.get(c.text)
+    if not isinstance(text, str) or not text.strip():
+        return f"no text in column {c.text!r}"
+    native_id = row.get(c.id)
+    if native_id in (None, ""):
+        # A stable id from the content keeps replays idempotent when the file has no id column.
         try:
-            return raw_post(
-                source=self.name,
-                native_id=native_id,
-                text=text,
-                created_at=row.get(c.created_at),
-                handle=str(handle) if handle not in (None, "") else "unknown",
-                lang_hint=str(row[c.lang]).lower() if row.get(c.lang) else None,
-                url=str(row[c.url]) if row.get(c.url) else None,
-                raw=extras or None,
-            )
-        except ValueError as exc:  # an unreadable created_at
-            return Rejected(original, f"line {lineno}: {exc}")
+            content = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, ValueError):  # nested deeper than orjson writes: the line is the content
+            content = original
+        native_id = hashlib.sha256(content).hexdigest()[:24]
+    handle = row.get(c.author)
+    used = {c.id, c.text, c.created_at, c.author, c.lang, c.url}
+    extras = {k: v for k, v in row.items() if k not in used and k is not None}
+    try:
+        return raw_post(
+            source=source,
+            native_id=native_id,
+            text=text,
+            created_at=row.get(c.created_at),
+            handle=str(handle) if handle not in (None, "") else "unknown",
+            lang_hint=str(row[c.lang]).lower() if row.get(c.lang) else None,
+            url=str(row[c.url]) if row.get(c.url) else None,
+            raw=extras or None,
+        )
+    except ValueError as exc:  # an unreadable created_at
+        return str(exc)
 
 
 class _CsvRecords:

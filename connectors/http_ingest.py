@@ -7,6 +7,8 @@
 * **Items**: a RawPost v1 (``schema_version: 1``) is taken as it is; anything else is mapped by :func:`to_post`
   (``native_id`` or ``id``, ``text``, optional ``created_at``, ``author`` as a handle or an object, ``url``,
   ``lang``, ``in_reply_to``; other keys are kept under ``raw``). ``?source=NAME`` names the posts' source.
+  Started with a column mapping (``--text-column body``...), items are mapped through it instead, as the file
+  connector maps rows (:func:`connectors.file.row_to_post`): a relay posts a CRM export's records as they are.
 * **Answers**: 202 ``{"accepted", "rejected", "ids", "rejections"}`` after Kafka acknowledged every post and
   dead letter of the request; an item that cannot be a post goes to the dead-letter topic with the reason and
   the others still go through. 400 for a body that is not JSON, 413 over ``ASCOLTO_INGEST_MAX_BYTES``, 503
@@ -30,6 +32,7 @@ from aiohttp import web
 
 from connectors import metrics
 from connectors.base import Rejected, publish_one
+from connectors.file import Columns, row_to_post
 from connectors.producer import PostProducer, as_bytes
 from core.errors import AscoltoError
 from core.settings import Settings
@@ -52,23 +55,29 @@ def json_type(value: Any) -> str:
     return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def parse_body(body: bytes, source: str) -> list[RawPost | Rejected]:
-    """The posts (and rejects) of one request body: one JSON object or an array of them."""
+def parse_body(body: bytes, source: str, columns: Columns | None = None) -> list[RawPost | Rejected]:
+    """The posts (and rejects) of one request body: one JSON object or an array of them (mapped through
+    ``columns`` when given)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadBody(f"The body is not JSON ({exc}); send one post object or an array of them.") from None
     if isinstance(data, dict):
-        return [to_post(data, source, 0)]
+        return [to_post(data, source, 0, columns)]
     if isinstance(data, list):
-        return [to_post(item, source, index) for index, item in enumerate(data)]
+        return [to_post(item, source, index, columns) for index, item in enumerate(data)]
     raise BadBody(f"The body is a JSON {json_type(data)}; send one post object or an array of them.")
 
 
-def to_post(item: Any, source: str, index: int) -> RawPost | Rejected:
-    """One item as a valid RawPost of ``source``, or a :class:`Rejected` saying why it cannot be one."""
+def to_post(item: Any, source: str, index: int, columns: Columns | None = None) -> RawPost | Rejected:
+    """One item as a valid RawPost of ``source``, or a :class:`Rejected` saying why it cannot be one.
+
+    With ``columns`` an item that is not a RawPost v1 is mapped through them, like a row of the file connector."""
     try:
-        post = _map(item, source)
+        if columns is not None and isinstance(item, dict) and item.get("schema_version") != 1:
+            post = row_to_post(item, columns, source, as_bytes(item))
+        else:
+            post = _map(item, source)
         if isinstance(post, str):
             return Rejected(as_bytes(item), f"item {index}: {post}")
         validate("raw_post", post)
@@ -214,7 +223,14 @@ class AckedPublisher:
 class IngestEndpoint:
     """The aiohttp application of ``POST /ingest`` (and ``GET /healthz``)."""
 
-    def __init__(self, settings: Settings, producer: PostProducer, *, default_source: str = "http") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: PostProducer,
+        *,
+        default_source: str = "http",
+        columns: Columns | None = None,
+    ) -> None:
         if settings.ingest_token is None and settings.ingest_secret is None:
             raise AscoltoError(
                 "The ingest endpoint needs a way to authenticate senders: set ASCOLTO_INGEST_TOKEN (a bearer token) "
@@ -228,6 +244,7 @@ class IngestEndpoint:
         self.secret = settings.ingest_secret.get_secret_value().encode() if settings.ingest_secret else None
         self.max_bytes = settings.ingest_max_bytes
         self.default_source = default_source
+        self.columns = columns
         self.publisher = AckedPublisher(producer, ack_timeout=settings.ingest_ack_timeout_seconds)
 
     def app(self) -> web.Application:
@@ -263,7 +280,7 @@ class IngestEndpoint:
         if bearer is None and not verify(self.secret or b"", body, request.headers):
             return _unauthorised()
         try:
-            items = parse_body(body, source)
+            items = parse_body(body, source, self.columns)
         except BadBody as exc:
             return _error(400, str(exc))
         metrics.LIVE_RECEIVED.labels(source).inc(len(items))

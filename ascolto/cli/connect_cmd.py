@@ -171,7 +171,7 @@ def http(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the ingest endpoint.")] = 6080,
     bind: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")] = "127.0.0.1",
     source: Annotated[str, typer.Option(help="Source of posts without ?source=NAME (ids: SOURCE:ID).")] = "http",
-    id_column: Annotated[str | None, typer.Option(help="Map items: the key with the post's id (as connect file).")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Map items: the key with the id (as connect file).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Map items: the key with the text.")] = None,
     created_at_column: Annotated[str | None, typer.Option(help="Map items: the key with the time.")] = None,
     author_column: Annotated[str | None, typer.Option(help="Map items: the key with the author's handle.")] = None,

@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.base import Rejected
+from connectors.file import Columns
 from connectors.http_ingest import BadBody, IngestEndpoint, parse_body, to_post
 from core.errors import AscoltoError, DeliveryError
 from core.settings import Settings
@@ -123,10 +124,12 @@ class FakeProducer:
         self.unflushed.clear()
 
 
-def run_with_client(test: Callable[[TestClient, FakeProducer], Awaitable[None]], **settings: Any) -> FakeProducer:
+def run_with_client(
+    test: Callable[[TestClient, FakeProducer], Awaitable[None]], columns: Columns | None = None, **settings: Any
+) -> FakeProducer:
     producer = FakeProducer()
     env = {"ingest_token": TOKEN, "ingest_secret": SECRET.decode(), "ingest_max_bytes": 4096, **settings}
-    endpoint = IngestEndpoint(Settings(**env), producer, default_source="http")  # type: ignore[arg-type]
+    endpoint = IngestEndpoint(Settings(**env), producer, default_source="http", columns=columns)  # type: ignore[arg-type]
 
     async def main() -> None:
         async with TestClient(TestServer(endpoint.app())) as client:
@@ -247,3 +250,44 @@ def test_a_surprise_while_publishing_is_a_503_and_the_endpoint_keeps_answering()
         assert resp.status == 202
 
     run_with_client(test)
+
+
+# --- a column mapping configured at start (a CRM export's own field names) -----------------------------
+
+CRM = Columns(id="ticket_id", text="body", created_at="opened", author="customer", lang="language")
+
+
+def test_a_mapped_item_becomes_the_post_its_columns_name():
+    item = {
+        "ticket_id": "T-77",
+        "body": "La bolletta è sbagliata",
+        "opened": "2025-03-01T10:00:00+01:00",
+        "customer": "mario.rossi",
+        "language": "IT",
+        "channel": "phone",
+    }
+    post = to_post(item, "crm", 0, CRM)
+    assert not isinstance(post, Rejected)
+    validate("raw_post", post)
+    assert post["id"] == "crm:T-77" and post["text"] == "La bolletta è sbagliata"
+    assert post["created_at"] == "2025-03-01T09:00:00.000Z" and post["author"]["handle"] == "mario.rossi"
+    assert post["lang_hint"] == "it" and post["raw"] == {"channel": "phone"}
+
+
+def test_a_mapped_item_without_its_text_column_is_rejected_naming_the_column():
+    rejected = to_post({"ticket_id": "T-78", "text": "in the wrong field"}, "crm", 4, CRM)
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason == "item 4: no text in column 'body'"
+
+
+def test_a_mapped_request_is_202_for_good_items_and_names_the_missing_column_for_bad_ones():
+    async def test(client: TestClient, producer: FakeProducer) -> None:
+        body = [{"ticket_id": "T-1", "body": "ok"}, {"ticket_id": "T-2", "note": "no body"}]
+        resp = await client.post("/ingest?source=crm", json=body, headers=BEARER)
+        assert resp.status == 202
+        answer = await resp.json()
+        assert answer["ids"] == ["crm:T-1"] and answer["rejected"] == 1
+        assert answer["rejections"] == [{"item": 1, "reason": "item 1: no text in column 'body'"}]
+        assert producer.acked == ["crm:T-1"] and producer.letters == ["item 1: no text in column 'body'"]
+
+    run_with_client(test, columns=CRM)
