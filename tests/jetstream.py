@@ -86,7 +86,11 @@ def other_events(n: int) -> list[dict]:
 class JetstreamServer:
     """``/subscribe`` over WebSocket in a thread of its own. ``refuse`` answers the next connections with those
     HTTP statuses (429 with Retry-After); ``drop_after`` closes the first connection abruptly after that many
-    messages; after the last event the connection is closed (``done`` is set), as a network blip would."""
+    messages; after the last event the connection is closed (``done`` is set), as a network blip would.
+
+    It is also an AppView for ``com.atproto.identity.resolveHandle``: ``handles`` maps a handle to its DID, any
+    other handle is answered 400 ``InvalidRequest`` as bsky.app does; ``refuse_resolve`` answers the next
+    resolutions with those statuses. ``wantedDids`` is honoured, as Jetstream does."""
 
     messages: list[bytes]
     refuse: list[int] = field(default_factory=list)
@@ -96,6 +100,22 @@ class JetstreamServer:
     cursors: list[int | None] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
+    handles: dict[str, str] = field(default_factory=dict)
+    refuse_resolve: list[int] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def resolve_handle(self, request: web.Request) -> web.Response:
+        handle = request.query.get("handle", "")
+        self.resolved.append(handle)
+        if self.refuse_resolve:
+            return web.json_response({"error": "Unavailable"}, status=self.refuse_resolve.pop(0))
+        if handle not in self.handles:
+            return web.json_response({"error": "InvalidRequest", "message": "Unable to resolve handle"}, status=400)
+        return web.json_response({"did": self.handles[handle]})
 
     @property
     def url(self) -> str:
@@ -124,15 +144,18 @@ class JetstreamServer:
         if request.query.getall("wantedCollections", []) != ["app.bsky.feed.post"]:
             return web.Response(status=400, text="wantedCollections")
         cursor = int(request.query["cursor"]) if "cursor" in request.query else None
+        wanted = set(request.query.getall("wantedDids", []))
         self.cursors.append(cursor)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         sent = 0
         for message in list(self.messages):
             try:
-                time_us = orjson.loads(message).get("time_us")
+                time_us, did = orjson.loads(message).get("time_us"), orjson.loads(message).get("did")
             except (orjson.JSONDecodeError, AttributeError):
-                time_us = None  # a malformed message is sent to every subscriber
+                time_us, did = None, None  # a malformed message is sent to every subscriber
+            if wanted and did is not None and did not in wanted:
+                continue
             if cursor is not None and isinstance(time_us, int) and time_us < cursor:
                 continue
             if self.drop_after is not None and sent == self.drop_after:
@@ -151,6 +174,7 @@ class JetstreamServer:
     def __enter__(self) -> JetstreamServer:
         app = web.Application()
         app.router.add_get("/subscribe", self.subscribe)
+        app.router.add_get("/xrpc/com.atproto.identity.resolveHandle", self.resolve_handle)
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())

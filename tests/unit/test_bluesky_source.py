@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import orjson
+import asyncio
 
+import orjson
+import pytest
+
+from ascolto.testing import free_port
 from connectors.base import Rejected
 from connectors.bluesky import BlueskySource
+from connectors.live import Item, SourceRefused, SourceUnavailable
 from schemas import validate
-from tests.jetstream import STEP, T0, other_events, post_event
+from tests.jetstream import STEP, T0, JetstreamServer, other_events, post_event
 
 DID = "did:plc:eygmaihciaxprqvxpfvl6flk"
 
@@ -90,3 +95,65 @@ def test_the_cursor_is_rewound_five_seconds_and_replayed_events_never_move_the_c
     assert ("cursor", str(T0)) not in params and not any(k == "cursor" for k, _ in BlueskySource()._params({}))
     replayed = item(BlueskySource(), post_event(1), floor_us=T0 + 50 * STEP)
     assert replayed.checkpoint == {"time_us": T0 + 50 * STEP}
+
+
+def test_a_delete_of_a_post_is_skipped_and_does_not_move_the_checkpoint():
+    # Deletes are not propagated: a post deleted on Bluesky stays in the index (only new posts are listened to).
+    deleted = post_event(12)
+    deleted["commit"] = {
+        "rev": "3l3x",
+        "operation": "delete",
+        "collection": "app.bsky.feed.post",
+        "rkey": "3l3qo2vuowo012",
+    }
+    assert item(BlueskySource(), deleted) is None
+
+
+# --- --handle, resolved to its DID at start through a loopback AppView -----------------------------------
+
+
+async def drain(source: BlueskySource, got: list[Item]) -> None:
+    async for one in source.stream({}):
+        got.append(one)
+
+
+async def items_until_closed(source: BlueskySource) -> list[Item]:
+    """What one connection yields before the loopback server closes it after its last event."""
+    got: list[Item] = []
+    with pytest.raises(SourceUnavailable, match="closed the connection"):
+        await drain(source, got)
+    return got
+
+
+def test_a_handle_resolves_to_its_did_and_only_its_posts_arrive_under_that_handle():
+    wanted = "did:plc:z72i7hdynmk6r22z27h6tvur"
+    with JetstreamServer([], handles={"bsky.app": wanted}) as server:
+        server.add(post_event(1, did=DID), post_event(2, "from the wanted one", did=wanted), post_event(3, did=DID))
+        source = BlueskySource(url=server.url, handles=["@BSKY.app"], resolver=server.base + "/")
+        got = asyncio.run(items_until_closed(source))
+    assert server.resolved == ["bsky.app"]
+    assert [i.post["text"] for i in got] == ["from the wanted one"]
+    assert got[0].post["author"] == {"id": wanted, "handle": "bsky.app"}
+
+
+def test_an_unknown_handle_stops_the_source_with_one_sentence():
+    with JetstreamServer([post_event(1)]) as server:
+        source = BlueskySource(url=server.url, handles=["nobody.example"], resolver=server.base)
+        with pytest.raises(SourceRefused) as refused:
+            asyncio.run(drain(source, []))
+    assert str(refused.value) == (
+        f"The Bluesky handle @nobody.example does not resolve to an account at {server.base}; "
+        "check --handle, or give the account's --did."
+    )
+
+
+def test_a_resolver_answering_503_or_unreachable_is_retried_later_not_a_refusal():
+    with JetstreamServer([], handles={"a.example": DID}, refuse_resolve=[503]) as server:
+        server.add(post_event(1))
+        source = BlueskySource(url=server.url, handles=["a.example"], resolver=server.base)
+        with pytest.raises(SourceUnavailable, match="HTTP 503"):
+            asyncio.run(drain(source, []))
+        assert [i.post["author"]["handle"] for i in asyncio.run(items_until_closed(source))] == ["a.example"]
+    away = BlueskySource(url=server.url, handles=["a.example"], resolver=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(SourceUnavailable, match=r"cannot resolve @a\.example"):
+        asyncio.run(drain(away, []))
