@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     ingest_ack_timeout_seconds: float = Field(
         30.0, gt=0, le=600, description="Longest POST /ingest waits for Kafka's acknowledgement before answering 503."
     )
+    # --- Reddit (ascolto connect reddit) --------------------------------------------------------
+    reddit_client_id: str | None = Field(None, description="Client id of the Reddit app (www.reddit.com/prefs/apps).")
+    reddit_client_secret: SecretStr | None = Field(None, description="Secret of the Reddit app; never logged.")
+    reddit_user_agent: str = Field(
+        "python:ascolto:0.1.0 (self-hosted social listening)",
+        description="User-Agent sent to Reddit; set your own, like 'linux:myapp:1.0 (by /u/yourname)'.",
+    )
     max_future_seconds: float = Field(
         86400.0, ge=0, description="Posts dated further ahead of the worker's clock go to the dead-letter topic."
     )
@@ -219,6 +226,13 @@ class Settings(BaseSettings):
         ),
     )
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port of the worker (0 disables).")
+    web_bind: str = Field(
+        "127.0.0.1",
+        description="Address the worker's HTTP API listens on; any non-loopback one requires ASCOLTO_API_TOKEN.",
+    )
+    api_token: SecretStr | None = Field(
+        None, description="Token the worker's HTTP API requires when not bound to loopback (Bearer); never logged."
+    )
     api_max_concurrent_searches: int = Field(
         4, ge=1, le=1000, description="Searches and stats the worker's HTTP API runs at once; more get 503 at once."
     )
@@ -229,6 +243,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")
     metrics_bind: str = Field(
         "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes)."
+    )
+    metrics_max_topics: int = Field(
+        100, ge=1, description="Taxonomy topics with their own sentiment series in /metrics; later ones count as other."
     )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
     log_repeat_seconds: float = Field(
@@ -256,6 +273,9 @@ class Settings(BaseSettings):
     stack_es_heap: str = Field("1g", pattern=r"^\d+[mg]$")
     stack_es_user: str = Field(
         "ascolto", description="Unprivileged user that runs Elasticsearch when ascolto runs as root."
+    )
+    stack_prometheus_port: int = Field(
+        9090, ge=1, le=65535, description="Port of the local Prometheus (`ascolto stack up --with-prometheus`)."
     )
     stack_timeout: float = Field(180.0, gt=0, description="Seconds to wait for a server to become ready.")
 

@@ -25,6 +25,8 @@ class Message:
     partition: int
     offset: int
     headers: Sequence[tuple[str, bytes]] = ()
+    #: The record's Kafka timestamp in ms (for enriched posts: when the raw post entered Kafka).
+    timestamp: int | None = None
 
     def header(self, name: str) -> bytes | None:
         """The value of header ``name`` (the last one if repeated), None when absent."""
@@ -73,7 +75,10 @@ class Batcher:
                 break
             got = await self.fetch(timeout_ms=max(1, round(remaining * 1000)), max_records=self.size - len(batch))
             for records in got.values():
-                batch.extend(Message(r.key, r.value, r.topic, r.partition, r.offset, r.headers) for r in records)
+                batch.extend(
+                    Message(r.key, r.value, r.topic, r.partition, r.offset, r.headers, getattr(r, "timestamp", None))
+                    for r in records
+                )
             if batch and deadline is None:
                 deadline = self.clock() + self.seconds
             elif not batch:

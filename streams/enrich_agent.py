@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
 import faust
+from faust.types import TP
 from mode import CrashingSupervisor
 
 from core.errors import DeliveryError
@@ -114,8 +115,13 @@ class BatchEnricher:
         max_message_bytes: int,
         window: DateWindow | None = None,
         tap: Tap | None = None,
+        highwater: Callable[[str, int], int | None] | None = None,
+        max_topic_labels: int = 100,
     ) -> None:
         self.chain = chain
+        self.highwater = highwater
+        self.lag = metrics.LagGauge("enrich")
+        self.topic_labels = metrics.TopicLabels(max_topic_labels)
         self.tap = tap
         self.window = window or DateWindow()
         self.publisher = publisher
@@ -154,11 +160,28 @@ class BatchEnricher:
                 metrics.DEAD_LETTERS.labels(stage.split(":")[0]).inc(n)
         for event in events[:done]:
             await ack(event)
+        metrics.count_topic_sentiment(self.topic_labels, [o.post for o in outcomes[:done] if isinstance(o, Enriched)])
+        self._report_lag(messages[:done])
         if published.error is not None or done < len(events):
             raise DeliveryError(
                 f"Kafka did not acknowledge {len(events) - done} of {len(events)} records of an enrich batch "
                 f"({published.error!r}); the worker stops and re-reads them once restarted: check that Kafka is up."
             ) from published.error
+
+    def _report_lag(self, messages: Sequence[Incoming]) -> None:
+        """Lag of the partitions this batch came from: their high watermark minus the next offset to read."""
+        if self.highwater is None:
+            return
+        next_offsets = {(m.topic, m.partition): m.offset + 1 for m in messages}
+        lags = {}
+        for (topic, partition), at in next_offsets.items():
+            try:
+                end = self.highwater(topic, partition)
+            except Exception:  # not assigned any more (a rebalance): nothing to report for it
+                continue
+            if end is not None:
+                lags[topic, partition] = end - at
+        self.lag.report(lags, complete=False)
 
     def _tapped(self, messages: Sequence[Incoming], outcomes: Sequence[Enriched | Failed]) -> list[OutRecord]:
         if self.tap is None:
@@ -191,7 +214,13 @@ class BatchEnricher:
                 size = len(key) + len(outcome.value) + sum(len(k) + len(v) for k, v in headers) + RECORD_OVERHEAD
                 if size <= self.max_message_bytes:
                     partition = msg.partition if same_layout and key == msg.key else None
-                    records.append(OutRecord(self.enriched_topic, key, outcome.value, headers, partition))
+                    stamp = getattr(msg, "timestamp", None)  # Faust's: seconds, the raw record's Kafka timestamp
+                    records.append(
+                        OutRecord(
+                            self.enriched_topic, key, outcome.value, headers, partition,
+                            round(stamp * 1000) if isinstance(stamp, int | float) and stamp > 0 else None,
+                        )
+                    )  # fmt: skip
                     stages.append(None)
                     continue
                 outcome = Failed("emit", f"the enriched post is {size} bytes, over ASCOLTO_MAX_MESSAGE_BYTES")
@@ -228,6 +257,8 @@ def add_enrich_agent(
             settings.max_message_bytes,
             DateWindow.from_settings(settings),
             tap,
+            highwater=lambda topic, partition: app.consumer.highwater(TP(topic, partition)),
+            max_topic_labels=settings.metrics_max_topics,
         )
         # noack_take is on the Stream class, not (yet) on the StreamT interface agents are typed with.
         batches = cast("faust.Stream[Any]", stream).noack_take(

@@ -88,13 +88,14 @@ async def consume_batches(
     """Read batches (ASCOLTO_INDEX_BATCH_SIZE / _SECONDS) forever, ``write`` each, and commit the offsets it returns."""
     await consumer.start()
     batcher = Batcher(consumer.getmany, size=settings.index_batch_size, seconds=settings.index_batch_seconds)
+    lag = metrics.LagGauge(agent)
     try:
         while True:
             batch = await batcher.next()
-            if not batch:
-                continue
-            metrics.MESSAGES_IN.labels(agent).inc(len(batch))
-            await commit_offsets(consumer, await write(batch))
+            if batch:
+                metrics.MESSAGES_IN.labels(agent).inc(len(batch))
+                await commit_offsets(consumer, await write(batch))
+            await report_lag(consumer, lag)  # also when idle, so a caught-up consumer shows 0
     finally:
         await consumer.stop()
 
@@ -106,3 +107,20 @@ async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[Partition, in
         # The group rebalanced meanwhile: these posts will be read again and re-indexed under
         # the same ids, which leaves the index unchanged.
         log.warning("offset commit failed (%s); the batch will be indexed again", exc)
+
+
+async def report_lag(consumer: AIOKafkaConsumer, lag: metrics.LagGauge) -> None:
+    """``ascolto_consumer_lag`` of every assigned partition: high watermark minus the position read up to.
+
+    The high watermark comes with each fetch response; a partition not fetched yet has none and is left out.
+    """
+    lags: dict[tuple[str, int], int] = {}
+    for tp in consumer.assignment():
+        try:
+            end = consumer.highwater(tp)
+            at = await consumer.position(tp)
+        except (AssertionError, KafkaError):  # revoked meanwhile (a rebalance): nothing to say about it
+            continue
+        if end is not None:
+            lags[tp.topic, tp.partition] = end - at
+    lag.report(lags)

@@ -462,6 +462,7 @@ class IndexSink:
         await self._apply(outcomes)
         for r in results:
             if isinstance(r, BaseException):
+                metrics.BULK_ERRORS.labels("request").inc(sum(isinstance(x, BaseException) for x in results))
                 raise r
 
     async def _apply(self, outcomes: list[tuple[bool, dict[str, Any]]]) -> None:
@@ -480,7 +481,10 @@ class IndexSink:
                 indexed += 1
                 if doc.created_ms is not None:
                     metrics.INDEX_LAG_SECONDS.observe(max(0.0, (now_ms - doc.created_ms) / 1000))
+                if doc.message.timestamp:
+                    metrics.INGEST_TO_INDEX_SECONDS.observe(max(0.0, (now_ms - doc.message.timestamp) / 1000))
                 continue
+            metrics.BULK_ERRORS.labels("document").inc()
             cause = item.get("error", {})
             kind = str(cause.get("type", "error")) if isinstance(cause, dict) else "error"
             why = cause.get("reason", cause) if isinstance(cause, dict) else cause

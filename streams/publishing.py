@@ -35,6 +35,9 @@ class OutRecord:
     value: bytes
     headers: list[tuple[str, bytes]]
     partition: int | None = None
+    #: Kafka timestamp in ms; None: the producer's clock. Enriched posts keep their raw record's, so the
+    #: index sink can measure the pipeline's latency from ingestion (``ascolto_ingest_to_index_seconds``).
+    timestamp_ms: int | None = None
 
 
 class BatchProducer(Protocol):
@@ -117,7 +120,9 @@ class BatchPublisher:
 
     @staticmethod
     def _append(batch: _Batch, record: OutRecord) -> bool:
-        added = batch.builder.append(timestamp=None, key=record.key, value=record.value, headers=record.headers)
+        added = batch.builder.append(
+            timestamp=record.timestamp_ms, key=record.key, value=record.value, headers=record.headers
+        )
         return added is not None
 
     async def _hand_over(self, batch: _Batch, handed: list[_Batch]) -> None:
