@@ -1,4 +1,4 @@
-"""The worker, assembled: the stream app (enrich and index agents) plus its HTTP API and /metrics.
+"""The worker, assembled: the stream app (enrich and index agents) plus its HTTP API, health probes and /metrics.
 
 ``streams`` knows nothing of ``web``: the two meet here, sharing one Elasticsearch client.
 """
@@ -18,14 +18,19 @@ from core.kafka import ensure_topics
 from core.settings import Settings
 from elastic.client import async_es_client
 from streams.app import create_app
+from web.access import lock_down
 from web.api import add_api
+from web.health import add_health, readiness_of
 
 
 def build_worker_app(settings: Settings) -> faust.App:
-    """The Faust app of ``ascolto worker``; an unusable enricher configuration fails here, before any I/O."""
-    # One client for indexing and the API; it connects on first use.
+    """The Faust app of ``ascolto worker``; an unusable enricher configuration, or a web server bound
+    beyond this machine without ASCOLTO_API_TOKEN, fails here, before any I/O."""
+    # One client for indexing, the API and the readiness probe; it connects on first use.
     es = async_es_client(settings)
     app = create_app(settings, es)
+    lock_down(app, settings)  # before any page is added: the guard is part of the web server's setup
+    add_health(app, readiness_of(app, es, settings))
     add_api(app, es, settings)
 
     @app.on_before_shutdown.connect

@@ -53,7 +53,7 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
         broker_heartbeat_interval=settings.kafka_heartbeat_seconds,
         web_enabled=settings.web_port != 0,
         web_port=settings.web_port or 6066,
-        web_bind="127.0.0.1",
+        web_bind=settings.web_bind,
         datadir=str(settings.data_dir / settings.app_id),
         store="memory://",
         autodiscover=False,
