@@ -249,3 +249,62 @@ async def run_live(
             raise
     await commit()
     return report
+
+
+@dataclass
+class ManyReport:
+    """What :func:`run_many` did: each source's report, and the sentence of each source or server that stopped
+    because it was refused or failed (the others went on)."""
+
+    reports: dict[str, LiveReport] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+async def run_many(
+    sources: Mapping[str, LiveSource],
+    producer: PostProducer,
+    checkpoints: Path,
+    *,
+    stop: asyncio.Event,
+    servers: Mapping[str, Callable[[PostProducer, asyncio.Event], Awaitable[None]]] | None = None,
+    on_refused: Callable[[str, str], None] | None = None,
+    backoff: Callable[[], Backoff] = Backoff,
+    flush_seconds: float = 1.0,
+) -> ManyReport:
+    """Run several sources (by name) at once through one producer until each ended or ``stop`` is set.
+
+    Each source keeps its own checkpoint (``checkpoints/<name>.json``) under the checkpoint rule: the shared
+    producer's flush acknowledges every source's posts, and each saves only what was acknowledged. A source
+    that is refused (a bad token) or fails stops alone: ``on_refused(name, sentence)`` is called and the
+    others go on. ``servers`` (the ingest endpoint) run until ``stop``; without servers, the call returns as
+    soon as every source has ended (finite ones done, the rest refused).
+    """
+    report = ManyReport()
+
+    async def guarded(name: str, work: Awaitable[Any]) -> None:
+        try:
+            result = await work
+        except AscoltoError as exc:  # SourceRefused, an unreadable checkpoint, a port in use
+            stopped(name, str(exc))
+        except Exception as exc:  # one source's surprise must not stop the others
+            log.exception("%s stopped on an unexpected error", name)
+            stopped(name, f"{name} stopped on an unexpected error ({type(exc).__name__}); see the log.")
+        else:
+            if isinstance(result, LiveReport):
+                report.reports[name] = result
+
+    def stopped(name: str, sentence: str) -> None:
+        report.refused[name] = sentence
+        log.error("%s stopped: %s", name, sentence)
+        if on_refused is not None:
+            on_refused(name, sentence)
+
+    def live(name: str, source: LiveSource) -> Awaitable[LiveReport]:
+        store = CheckpointStore(checkpoints, name)
+        return run_live(source, producer, store, stop=stop, backoff=backoff(), flush_seconds=flush_seconds)
+
+    works: list[tuple[str, Awaitable[Any]]] = [(name, live(name, source)) for name, source in sources.items()]
+    works += [(name, server(producer, stop)) for name, server in (servers or {}).items()]
+    await asyncio.gather(*(guarded(name, work) for name, work in works))
+    await asyncio.to_thread(producer.flush)
+    return report

@@ -74,10 +74,11 @@ def load_model(
     source: str,
     error: type[ConfigFileError] = ConfigFileError,
     check: Callable[[yaml.Node, dict[str, Any], str], list[str]] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> M:
     """Parse ``text`` (named ``source`` in errors) and validate it as ``model``; raises ``error`` listing every
     mistake, sorted by line. ``check(root, data, source)`` may add sentences of its own (checks the model
-    cannot make, or wants told differently)."""
+    cannot make, or wants told differently); ``context`` goes to the model's validators."""
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
@@ -95,7 +96,7 @@ def load_model(
     if check is not None:
         problems += check(root, data, source)
     try:
-        result = model.model_validate(data)
+        result = model.model_validate(data, context=context)
     except ValidationError as exc:
         problems += [
             describe(err, root, data, source, shape, model)
