@@ -16,19 +16,24 @@ app = typer.Typer(
     help="Run the local embedded Kafka + Elasticsearch (from Maven Central, no Docker).", no_args_is_help=True
 )
 
-Only = Annotated[str | None, typer.Option("--only", help="Act on one server: kafka or elasticsearch.")]
+Only = Annotated[str | None, typer.Option("--only", help="Act on one server: kafka, elasticsearch or prometheus.")]
 
 
 def _check_only(only: str | None) -> None:
-    if only not in (None, "kafka", "elasticsearch"):
-        raise typer.BadParameter("must be kafka or elasticsearch", param_hint="--only")
+    if only not in (None, "kafka", "elasticsearch", "prometheus"):
+        raise typer.BadParameter("must be kafka, elasticsearch or prometheus", param_hint="--only")
 
 
 @app.command()
-def up(only: Only = None) -> None:
+def up(
+    only: Only = None,
+    with_prometheus: Annotated[
+        bool, typer.Option("--with-prometheus", help="Also run Debian's Prometheus scraping the local worker.")
+    ] = False,
+) -> None:
     """Download (once), start and wait until Kafka and Elasticsearch answer. Safe to run twice."""
     _check_only(only)
-    stack = LocalStack(get_settings())
+    stack = LocalStack(get_settings(), with_prometheus=with_prometheus)
     with console.status("Starting the local stack (the first run downloads Kafka and Elasticsearch)..."):
         reports = stack.up(only)
     for report in reports:

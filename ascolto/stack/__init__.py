@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ascolto.stack.elasticsearch import LocalElasticsearch
 from ascolto.stack.kafka import LocalKafka
+from ascolto.stack.prometheus import LocalPrometheus
 from ascolto.stack.service import LocalService, ServiceStatus
 from core.settings import Settings
 
@@ -27,18 +28,22 @@ class StartReport:
 
 
 class LocalStack:
-    """Kafka and Elasticsearch together; every operation is idempotent."""
+    """Kafka and Elasticsearch together (and Prometheus when asked for); every operation is idempotent."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, with_prometheus: bool = False) -> None:
         self.kafka = LocalKafka(settings)
         self.elasticsearch = LocalElasticsearch(settings)
+        self.prometheus = LocalPrometheus(settings)
+        self.with_prometheus = with_prometheus
 
     @property
     def services(self) -> list[LocalService]:
-        return [self.kafka, self.elasticsearch]
+        """Kafka, Elasticsearch, and Prometheus when asked for or already running (so down and status see it)."""
+        optional = [self.prometheus] if self.with_prometheus or self.prometheus.process.pid() is not None else []
+        return [self.kafka, self.elasticsearch, *optional]
 
     def service(self, name: str) -> LocalService:
-        return {s.name: s for s in self.services}[name]
+        return {s.name: s for s in [self.kafka, self.elasticsearch, self.prometheus]}[name]
 
     def up(self, only: str | None = None) -> list[StartReport]:
         """Provision and start what is not running, then wait until each answers a real request."""
