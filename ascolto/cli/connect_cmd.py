@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ascolto.cli.output import console
+from ascolto.cli.output import console, fail
 from ascolto.metrics_endpoint import serve_metrics
 from connectors.base import PublishReport, Source, publish_all
 from connectors.file import Columns, FileSource
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
-from connectors.live import CheckpointStore, LiveReport, LiveSource, run_live
+from connectors.live import CheckpointStore, LiveReport, LiveSource, ManyReport, run_live, run_many
 from connectors.producer import PostProducer
 from core.durations import parse_duration
 from core.settings import get_settings
@@ -74,6 +74,79 @@ def run_live_source(source: LiveSource, *, metrics_port: int = 0, checkpoint_nam
         + (f", {report.rejected} rejected to the dead-letter topic" if report.rejected else "")
         + (f", {report.reconnects} reconnects" if report.reconnects else "")
     )
+    return report
+
+
+@app.callback(invoke_without_command=True)
+def connect(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Run every source of this YAML file in one process (see sources.example.yaml)."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="With --config: check the file, list what would run, and exit.")
+    ] = False,
+    metrics_port: MetricsPort = 0,
+) -> None:
+    """Publish posts from a source to Kafka (posts.raw): one command per source, or several with --config."""
+    if ctx.invoked_subcommand is not None:
+        if config is not None or check:
+            raise typer.BadParameter("give either --config or a source command, not both", param_hint="--config")
+        return
+    if config is None:
+        if check:
+            raise typer.BadParameter("--check needs --config FILE", param_hint="--check")
+        console.print(ctx.get_help())
+        raise typer.Exit(0)
+    run_sources_file(config, check=check, metrics_port=metrics_port)
+
+
+def run_sources_file(path: Path, *, check: bool = False, metrics_port: int = 0) -> ManyReport | None:
+    """Run (or with ``check`` only validate and list) the sources of a sources file until Ctrl-C / SIGTERM, or
+    until every source ended when none is endless. Exits 1 after the others stopped if any source was refused."""
+    from connectors.sources_config import build, load_sources
+
+    settings = get_settings()
+    plan = build(load_sources(path), settings, on_ready=lambda url: console.print(f"[green]✓[/] receiving on {url}"))
+    for name, line in plan.descriptions.items():
+        console.print(f"   {name}: {line}", soft_wrap=True)
+    if check:
+        console.print(f"[green]✓[/] {path}: {len(plan.descriptions)} sources, ready to run")
+        return None
+    if metrics_port:
+        serve_metrics(metrics_port, settings.metrics_bind)
+    checkpoints = settings.data_dir / "connectors"
+
+    def refused(name: str, sentence: str) -> None:
+        console.print(f"[bold red]error:[/] {name} stopped: {sentence}", soft_wrap=True)
+
+    async def main() -> ManyReport:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        with PostProducer(settings, stage="connector:sources") as producer:
+            console.print(
+                f"[green]✓[/] listening to {len(plan.descriptions)} sources; checkpoints in {checkpoints} "
+                "(Ctrl-C to stop)"
+            )
+            return await run_many(
+                plan.sources, producer, checkpoints, stop=stop, servers=plan.servers, on_refused=refused
+            )
+
+    report = asyncio.run(main())
+    for name, one in report.reports.items():
+        console.print(
+            f"[green]✓[/] {name}: {one.published} posts published"
+            + (f", {one.rejected} rejected to the dead-letter topic" if one.rejected else "")
+            + (f", {one.reconnects} reconnects" if one.reconnects else "")
+        )
+    if report.refused:
+        fail(
+            f"{len(report.refused)} of {len(plan.descriptions)} sources stopped: {', '.join(report.refused)}; "
+            "see the sentences above, fix them and run again (the others resume from their checkpoints)."
+        )
     return report
 
 
