@@ -250,6 +250,14 @@ class RedditSource(LiveSource):
         """The subreddits as one path segment: ``a+b+c`` costs one query for all of them."""
         return "+".join(self.subreddits)
 
+    @property
+    def checkpoint_name(self) -> str:
+        """One checkpoint per set of subreddits and kinds, so several runs keep apart."""
+        what = "+".join(sorted(s.lower() for s in self.subreddits))
+        if len(what) > 80:
+            what = hashlib.sha256(what.encode()).hexdigest()[:16]
+        return f"{self.name}-{what}-{'+'.join(self.kinds)}"
+
     # --- OAuth --------------------------------------------------------------------------------------
 
     async def _bearer(self, session: aiohttp.ClientSession) -> str:

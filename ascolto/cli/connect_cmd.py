@@ -320,3 +320,45 @@ def mastodon(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--instance") from None
     run_live_source(source, metrics_port=metrics_port, checkpoint_name=source.checkpoint_name)
+
+
+@app.command("reddit")
+def reddit(
+    subreddits: Annotated[list[str], typer.Argument(help="Subreddits to follow (without r/); one query for all.")],
+    kinds: Annotated[str, typer.Option("--kinds", help="posts, comments or both, comma-separated.")] = "posts,comments",
+    every: Annotated[str, typer.Option("--every", help="Poll this often (like 30s, 2m).")] = "30s",
+    base_url: Annotated[str, typer.Option(help="Reddit's OAuth API (another only for a proxy or tests).")] = (
+        "https://oauth.reddit.com"
+    ),
+    auth_url: Annotated[str, typer.Option(help="Reddit's token endpoint (another only for a proxy or tests).")] = (
+        "https://www.reddit.com/api/v1/access_token"
+    ),
+    metrics_port: MetricsPort = 0,
+) -> None:
+    """New posts and comments of subreddits through OAuth (ASCOLTO_REDDIT_CLIENT_ID/_SECRET), within Reddit's budget."""
+    from ascolto.cli.output import fail
+    from connectors.reddit import RedditSource
+
+    settings = get_settings()
+    secret = settings.reddit_client_secret.get_secret_value() if settings.reddit_client_secret else ""
+    if not settings.reddit_client_id or not secret:
+        fail(
+            "Reddit needs an app's credentials: set ASCOLTO_REDDIT_CLIENT_ID and ASCOLTO_REDDIT_CLIENT_SECRET "
+            "(create a 'script' app at https://www.reddit.com/prefs/apps) and ASCOLTO_REDDIT_USER_AGENT "
+            "to 'platform:appname:version (by /u/yourname)'."
+        )
+    interval = _duration(every, "--every").total_seconds()
+    try:
+        source = RedditSource(
+            subreddits,
+            client_id=settings.reddit_client_id,
+            client_secret=secret,
+            user_agent=settings.reddit_user_agent,
+            kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+            every=interval,
+            base_url=base_url,
+            auth_url=auth_url,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_live_source(source, metrics_port=metrics_port, checkpoint_name=source.checkpoint_name)
