@@ -1,4 +1,4 @@
-"""Mastodon: a hashtag or the public/local timeline of one instance, live, resumable without a gap.
+"""Mastodon: a hashtag, the public/local timeline, or the user's mentions on one instance, live, resumable.
 
 The streaming API (Server-Sent Events) has no catch-up, so each (re)connection first opens the stream,
 then backfills from the REST timeline everything after the checkpoint, then reads the stream (which
@@ -10,6 +10,12 @@ Plain aiohttp rather than Mastodon.py: that library is synchronous (its streamin
 its own reconnect logic), while :func:`~connectors.live.run_live` needs an async iterator that raises
 :class:`~connectors.live.SourceUnavailable`/:class:`~connectors.live.SourceRefused` so the one loop
 decides on back-off and checkpoints. SSE is a few lines of parsing.
+
+``mentions`` listens to the token's user: the ``user:notification`` stream's ``notification`` events and,
+to catch up, ``GET /api/v1/notifications?types[]=mention``. Only ``mention`` notifications are kept (a
+favourite, a follow, a boost are skipped), and their status is published as any status is, under
+``<host>/<status id>``: a mention also seen on a timeline is one post. Here the checkpoint is the highest
+*notification* id, since that is what the notifications list pages by.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ from schemas.contracts import Metrics
 from schemas.posts import post_id, raw_post
 
 SOURCE = "mastodon"
-TIMELINES = ("public", "local")
-PAGE = 40  # the REST timelines' maximum page size
+TIMELINES = ("public", "local", "mentions")
+PAGE = 40  # the REST timelines' maximum page size (the notifications list allows 80)
 _LANG = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -130,10 +136,11 @@ def retry_after(headers: Any) -> float | None:
 
 
 class MastodonSource(LiveSource):
-    """One instance's hashtag stream (``hashtag``) or public/local timeline, with REST backfill.
+    """One instance's hashtag stream (``hashtag``), public/local timeline or the user's mentions, with REST backfill.
 
-    ``token`` is an access token (read scope); ``token_env`` only names where it came from, for the
-    sentence a refusal prints. The checkpoint is ``{"since_id": "<highest status id published>"}``.
+    ``token`` is an access token (read scope; ``read:notifications`` for mentions, which needs one);
+    ``token_env`` only names where it came from, for the sentence a refusal prints. The checkpoint is
+    ``{"since_id": "<highest status id published>"}`` (for mentions: the highest notification id).
     """
 
     name = SOURCE
@@ -154,11 +161,19 @@ class MastodonSource(LiveSource):
             raise ValueError(f"{instance!r} is not an instance address like https://mastodon.social")
         if timeline not in TIMELINES:
             raise ValueError(f"timeline must be one of {', '.join(TIMELINES)}")
+        self.mentions = timeline == "mentions"
+        if self.mentions and hashtag:
+            raise ValueError("--hashtag cannot be combined with the mentions timeline; run two connectors")
+        if self.mentions and not token:
+            raise SourceRefused(
+                f"Listening to mentions needs the user's access token (scope read:notifications); set {token_env}."
+            )
         self.base = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.netloc
         self.hashtag = hashtag.lstrip("#") if hashtag else None
         self.local = timeline == "local"
         self.token, self.token_env = token, token_env
+        self.scope = "read:notifications" if self.mentions else "read"
         # Mastodon sends a heartbeat every few seconds: this much silence means the connection is dead.
         self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=idle_timeout)
 
@@ -166,9 +181,12 @@ class MastodonSource(LiveSource):
     def checkpoint_name(self) -> str:
         """One checkpoint per instance and stream, so several can run side by side."""
         what = f"tag-{self.hashtag}" if self.hashtag else ("local" if self.local else "public")
+        what = "mentions" if self.mentions else what
         return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{SOURCE}-{self.host}-{what}")
 
     def _paths(self) -> tuple[str, str, dict[str, str]]:
+        if self.mentions:
+            return "/api/v1/streaming/user/notification", "/api/v1/notifications", {"types[]": "mention"}
         local = {"local": "true"} if self.local else {}
         if self.hashtag:
             stream = "/api/v1/streaming/hashtag/local" if self.local else "/api/v1/streaming/hashtag"
@@ -180,7 +198,7 @@ class MastodonSource(LiveSource):
         if resp.status in (401, 403):
             raise SourceRefused(
                 f"{self.host} refused the access token ({resp.status}) for {what}; "
-                f"set {self.token_env} to a valid token with the read scope."
+                f"set {self.token_env} to a valid token with the {self.scope} scope."
             )
         if resp.status == 404:
             raise SourceRefused(f"{self.host} has no {what} (404); check --instance points to a Mastodon server.")
@@ -188,6 +206,25 @@ class MastodonSource(LiveSource):
             raise SourceUnavailable(f"{what} answered {resp.status}", retry_after(resp.headers))
         if resp.status != 200:
             raise SourceRefused(f"{self.host} answered {resp.status} for {what}; check the instance and options.")
+
+    def _entry(self, raw: bytes, checkpoint: int) -> tuple[Item | None, int | None]:
+        """The item of one stream event's or listed entity's JSON (None: a notification that is not a mention),
+        and its id when it has one: a status's, or for mentions the notification's."""
+        return self._mention(raw, checkpoint) if self.mentions else self._item(raw, checkpoint)
+
+    def _mention(self, raw: bytes, checkpoint: int) -> tuple[Item | None, int | None]:
+        try:
+            note = orjson.loads(raw)
+            nid = int(note["id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return Item(Rejected(raw, f"not a Mastodon notification ({type(exc).__name__}: {exc})")), None
+        if note.get("type") != "mention":
+            return None, nid  # a favourite, a boost, a follow...: nothing said
+        try:
+            post: RawPost | Rejected = status_to_post(note["status"], self.host)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            post = Rejected(raw, f"not a Mastodon mention ({type(exc).__name__}: {exc})")
+        return Item(post, {"since_id": str(max(nid, checkpoint))}), nid
 
     def _item(self, raw: bytes, checkpoint: int) -> tuple[Item, int | None]:
         """An Item for one status's JSON, and its id when it has one (a status that cannot become a post
@@ -212,7 +249,10 @@ class MastodonSource(LiveSource):
             async with aiohttp.ClientSession(
                 self.base, timeout=self.timeout, headers=headers, read_bufsize=4 * 2**20
             ) as session:
-                async with session.get(stream_path, params=params, headers={"Accept": "text/event-stream"}) as live:
+                # The user stream takes no filter: the notifications list's types[] is for the backfill only.
+                stream_params = {} if self.mentions else params
+                accept = {"Accept": "text/event-stream"}
+                async with session.get(stream_path, params=stream_params, headers=accept) as live:
                     self._check(live, "the streaming API")
                     recent: deque[int] = deque(maxlen=5000)
                     seen: set[int] = set()
@@ -224,17 +264,19 @@ class MastodonSource(LiveSource):
                                 recent.append(sid)
                                 seen.add(sid)
                             yield item
+                    wanted = ("notification",) if self.mentions else ("update", "status.update")
                     sse = SseParser()
                     async for line in live.content:
                         for event, data in sse.feed(line.decode("utf-8", "replace")):
-                            if event not in ("update", "status.update"):
+                            if event not in wanted:
                                 continue  # delete, notification, filters_changed...
-                            item, sid = self._item(data.encode(), since)
+                            entry, sid = self._entry(data.encode(), since)
                             if sid is not None:
-                                if event == "update" and sid in seen:
+                                if event != "status.update" and sid in seen:
                                     continue  # already published by the backfill
                                 since = max(since, sid)
-                            yield item
+                            if entry is not None:
+                                yield entry
                     raise SourceUnavailable("the stream was closed by the server")
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: a line over the limit
             raise SourceUnavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
@@ -242,30 +284,33 @@ class MastodonSource(LiveSource):
     async def _backfill(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str], since: int
     ) -> AsyncIterator[tuple[Item, int | None]]:
-        """Statuses after ``since``, oldest first, a page at a time (``min_id`` pages forward)."""
+        """Statuses (or notifications) after ``since``, oldest first, a page at a time (``min_id`` pages forward)."""
         query = {k: v for k, v in params.items() if k != "tag"}
+        what = "the notifications" if self.mentions else "the timeline"
         cursor = since
         while True:
             async with session.get(path, params={**query, "min_id": str(cursor), "limit": str(PAGE)}) as resp:
-                self._check(resp, "the timeline")
+                self._check(resp, what)
                 page = await resp.read()
             try:
                 statuses = orjson.loads(page)
                 if not isinstance(statuses, list):
                     raise TypeError("not a list")
             except (orjson.JSONDecodeError, TypeError) as exc:
-                raise SourceUnavailable(f"the timeline answered something not a list of statuses ({exc})") from None
+                raise SourceUnavailable(f"{what} answered something not a list ({exc})") from None
             if not statuses:
                 return
             good = [s for s in statuses if isinstance(s, dict) and str(s.get("id", "")).isdigit()]
             for bad in (s for s in statuses if s not in good):
-                yield Item(Rejected(orjson.dumps(bad), "not a Mastodon status (no numeric id)")), None
+                kind = "notification" if self.mentions else "status"
+                yield Item(Rejected(orjson.dumps(bad), f"not a Mastodon {kind} (no numeric id)")), None
             if not good:
                 return
             good.sort(key=lambda s: int(s["id"]))
             if int(good[-1]["id"]) <= cursor:
                 return  # a server ignoring min_id: the page holds nothing new, and paging on would never end
-            for status in good:
-                item, sid = self._item(orjson.dumps(status), cursor)
+            for entity in good:
+                entry, sid = self._entry(orjson.dumps(entity), cursor)
                 cursor = max(cursor, sid or 0)
-                yield item, sid
+                if entry is not None:
+                    yield entry, sid

@@ -1,4 +1,5 @@
-"""A Mastodon-compatible loopback server: the hashtag streaming API (SSE) and the REST tag timeline.
+"""A Mastodon-compatible loopback server: the hashtag streaming API (SSE) and the REST tag timeline; the user's
+notification stream (``event: notification``) and ``GET /api/v1/notifications`` (``types[]``, ``min_id``...).
 
 It speaks the documented shapes (Status entities, ``event: update``/``delete``, ``:thump`` heartbeats,
 ``since_id``/``min_id``/``max_id``/``limit``, 401 for a bad token, 429 with ``Retry-After``) and can
@@ -18,6 +19,7 @@ from aiohttp import web
 from ascolto.testing import free_port
 
 TOKEN = "good-token"
+STATUSES_ONLY_TOKEN = "read-statuses-token"  # a token without read:notifications: 403 on notifications
 HOST_TAG = "ascolto"
 
 
@@ -53,6 +55,20 @@ def status(sid: int, text: str, *, acct: str = "anna", reply_to: int | None = No
     }
 
 
+def notification(nid: int, kind: str, entity: dict[str, Any] | None = None, acct: str = "bob") -> dict[str, Any]:
+    """A Notification entity as the Mastodon API documents it; ``status`` only for kinds that have one."""
+    account = {"id": "2", "username": acct, "acct": acct, "display_name": acct.title(), "followers_count": 7}
+    note: dict[str, Any] = {
+        "id": str(nid),
+        "type": kind,
+        "created_at": "2026-11-29T10:00:00.000Z",
+        "account": account,
+    }
+    if entity is not None:
+        note["status"] = entity
+    return note
+
+
 class FakeMastodon:
     """The server's state; :meth:`post` publishes a status to the timeline and to every open stream."""
 
@@ -64,29 +80,59 @@ class FakeMastodon:
         self.drop_after: int | None = None  # events one stream sends before the server cuts it
         self.attempts: list[tuple[float, int]] = []  # (monotonic time, status answered) per stream connection
         self.timeline_requests = 0
+        self.notifications: list[dict[str, Any]] = []
+        self.notification_listeners: list[asyncio.Queue[bytes | None]] = []
+        self.notification_requests: list[dict[str, Any]] = []  # the query of each GET /api/v1/notifications
 
     def post(self, entity: dict[str, Any]) -> None:
         self.timeline.append(entity)
         self.send(orjson.dumps(entity))
 
     def send(self, data: bytes, event: str = "update") -> None:
-        for queue in self.listeners:
+        for queue in self.listeners if event != "notification" else self.notification_listeners:
             queue.put_nowait(b"event: " + event.encode() + b"\ndata: " + data + b"\n\n")
+
+    def notify(self, entity: dict[str, Any]) -> None:
+        """A notification for the token's user: kept for the REST list and sent on every notification stream."""
+        self.notifications.append(entity)
+        self.send(orjson.dumps(entity), "notification")
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api/v1/streaming/hashtag", self.streaming)
         app.router.add_get("/api/v1/timelines/tag/{tag}", self.tag_timeline)
+        app.router.add_get("/api/v1/streaming/user/notification", self.notification_streaming)
+        app.router.add_get("/api/v1/notifications", self.notifications_list)
         return app
 
     @staticmethod
     def authorised(request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {TOKEN}"
+        return request.headers.get("Authorization") in (f"Bearer {TOKEN}", f"Bearer {STATUSES_ONLY_TOKEN}")
 
-    async def streaming(self, request: web.Request) -> web.StreamResponse:
-        if not self.authorised(request):
-            self.attempts.append((time.monotonic(), 401))
+    @staticmethod
+    def refusal(request: web.Request, needs_notifications: bool = False) -> web.Response | None:
+        """Mastodon's 401 for an unknown token, 403 for one without the scope the endpoint needs."""
+        given = request.headers.get("Authorization")
+        if given not in (f"Bearer {TOKEN}", f"Bearer {STATUSES_ONLY_TOKEN}"):
             return web.json_response({"error": "The access token is invalid"}, status=401)
+        if needs_notifications and given != f"Bearer {TOKEN}":
+            return web.json_response({"error": "This action is outside the authorized scopes"}, status=403)
+        return None
+
+    async def notification_streaming(self, request: web.Request) -> web.StreamResponse:
+        return await self.streaming(request, self.notification_listeners, needs_notifications=True)
+
+    async def streaming(
+        self,
+        request: web.Request,
+        listeners: list[asyncio.Queue[bytes | None]] | None = None,
+        needs_notifications: bool = False,
+    ) -> web.StreamResponse:
+        listeners = self.listeners if listeners is None else listeners
+        refused = self.refusal(request, needs_notifications)
+        if refused is not None:
+            self.attempts.append((time.monotonic(), refused.status))
+            return refused
         if self.next_answers:
             code = self.next_answers.pop(0)
             self.attempts.append((time.monotonic(), code))
@@ -96,7 +142,7 @@ class FakeMastodon:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.listeners.append(queue)
+        listeners.append(queue)
         sent = 0
         try:
             await resp.write(b":)\n")
@@ -116,7 +162,7 @@ class FakeMastodon:
         except ConnectionResetError:
             pass  # the client went away (killed, stopped)
         finally:
-            self.listeners.remove(queue)
+            listeners.remove(queue)
         if request.transport is not None:
             request.transport.close()  # no clean end of the chunked body: a dropped connection
         return resp
@@ -125,8 +171,22 @@ class FakeMastodon:
         self.timeline_requests += 1
         if not self.authorised(request):
             return web.json_response({"error": "The access token is invalid"}, status=401)
-        limit = min(40, int(request.query.get("limit", "20")))
-        ids = [(int(s["id"]) if str(s.get("id", "")).isdigit() else 0, s) for s in self.timeline]
+        return self.page(request, self.timeline, 40)
+
+    async def notifications_list(self, request: web.Request) -> web.Response:
+        self.notification_requests.append({k: request.query.getall(k) for k in request.query})
+        refused = self.refusal(request, needs_notifications=True)
+        if refused is not None:
+            return refused
+        types = request.query.getall("types[]", [])
+        entities = [n for n in self.notifications if not types or n.get("type") in types]
+        return self.page(request, entities, 80)
+
+    @staticmethod
+    def page(request: web.Request, entities: list[dict[str, Any]], most: int) -> web.Response:
+        """Mastodon's paging: newest first; ``max_id``, ``since_id`` (newest page), ``min_id`` (page right after)."""
+        limit = min(most, int(request.query.get("limit", "20")))
+        ids = [(int(s["id"]) if str(s.get("id", "")).isdigit() else 0, s) for s in entities]
         ids.sort(key=lambda p: p[0])
         if "max_id" in request.query:
             ids = [p for p in ids if p[0] < int(request.query["max_id"])]
@@ -176,8 +236,14 @@ class ThreadedMastodon:
     async def _post(self, entity: dict[str, Any]) -> None:
         self.fake.post(entity)
 
+    def notify(self, entity: dict[str, Any]) -> None:
+        asyncio.run_coroutine_threadsafe(self._notify(entity), self.loop).result(10)
+
+    async def _notify(self, entity: dict[str, Any]) -> None:
+        self.fake.notify(entity)
+
     def streaming(self) -> bool:
         return bool(asyncio.run_coroutine_threadsafe(self._streaming(), self.loop).result(10))
 
     async def _streaming(self) -> int:
-        return len(self.fake.listeners)
+        return len(self.fake.listeners) + len(self.fake.notification_listeners)

@@ -19,7 +19,16 @@ from ascolto.testing import LocalPipeline, free_port, wait_for
 from connectors.live import Backoff, CheckpointStore, LiveReport, SourceRefused, run_live
 from connectors.mastodon import MastodonSource
 from connectors.producer import PostProducer
-from tests.integration.mastodon_server import HOST_TAG, TOKEN, FakeMastodon, ThreadedMastodon, serve, status
+from tests.integration.mastodon_server import (
+    HOST_TAG,
+    STATUSES_ONLY_TOKEN,
+    TOKEN,
+    FakeMastodon,
+    ThreadedMastodon,
+    notification,
+    serve,
+    status,
+)
 
 
 @pytest.fixture
@@ -42,8 +51,14 @@ async def until(check: Any, what: str, timeout: float = 30) -> None:
 class Run:
     """One run of the source with ``run_live`` and a real producer, until stopped."""
 
-    def __init__(self, pipeline: LocalPipeline, port: int, store_dir: Path, token: str = TOKEN) -> None:
-        self.source = MastodonSource(f"http://127.0.0.1:{port}", hashtag=HOST_TAG, token=token, idle_timeout=10)
+    def __init__(
+        self, pipeline: LocalPipeline, port: int, store_dir: Path, token: str = TOKEN, mentions: bool = False
+    ) -> None:
+        url = f"http://127.0.0.1:{port}"
+        if mentions:
+            self.source = MastodonSource(url, timeline="mentions", token=token, idle_timeout=10)
+        else:
+            self.source = MastodonSource(url, hashtag=HOST_TAG, token=token, idle_timeout=10)
         self.store = CheckpointStore(store_dir, self.source.checkpoint_name)
         self.producer = PostProducer(pipeline.settings, stage="connector:mastodon")
         self.stop = asyncio.Event()
@@ -252,3 +267,82 @@ def test_a_bad_token_stops_the_cli_with_one_sentence(deployment):
     assert result.returncode != 0 and "Traceback" not in output
     assert "refused the access token (401)" in output and "set MY_TOKEN to a valid token" in output
     assert "wrong" not in output  # the token itself is never printed
+
+
+# --- mentions: the user's notification stream and GET /api/v1/notifications?types[]=mention ---------------
+
+
+def mention_and_noise(fake: FakeMastodon, sid: int) -> None:
+    """Mention ``sid`` (notification 1000 + 3 * sid) between a favourite and a follow, as a busy account gets."""
+    fake.notify(notification(1000 + 3 * sid - 1, "favourite", status(sid + 500, "liked")))
+    fake.notify(notification(1000 + 3 * sid, "mention", status(sid, f"@me ciao {sid}", acct="carla")))
+    fake.notify(notification(1000 + 3 * sid + 1, "follow"))
+
+
+def test_mentions_arrive_once_other_notifications_are_skipped_and_a_restart_backfills(deployment, tmp_path):
+    port = free_port()
+
+    async def scenario() -> tuple[FakeMastodon, list[str]]:
+        fake = FakeMastodon()
+        runner = await serve(fake, port)
+        try:
+            first = Run(deployment, port, tmp_path, mentions=True)
+            await until(lambda: fake.notification_listeners, "the notification stream to open")
+            for sid in range(1, 11):
+                mention_and_noise(fake, sid)
+            await asyncio.to_thread(raw_ids, deployment, 10)
+            await first.finish()
+            assert first.store.load() == {"since_id": str(1000 + 3 * 10)}  # the notification id, not the status's
+            for sid in range(11, 56):  # while away: 45 mentions, more than a page of the notifications list
+                mention_and_noise(fake, sid)
+            second = Run(deployment, port, tmp_path, mentions=True)
+            await until(lambda: fake.notification_listeners, "the notification stream to reopen")
+            for sid in range(56, 61):
+                mention_and_noise(fake, sid)
+            keys = await asyncio.to_thread(raw_ids, deployment, 60)
+            await second.finish()
+            assert second.store.load() == {"since_id": str(1000 + 3 * 60)}
+            return fake, keys
+        finally:
+            await runner.cleanup()
+
+    fake, keys = asyncio.run(scenario())
+    assert sorted(keys) == sorted(ids(1, 60, port)) and len(keys) == 60  # no gap, no duplicate, no favourite
+    first_page = fake.notification_requests[0]
+    assert first_page["types[]"] == ["mention"] and first_page["min_id"] == [str(1000 + 3 * 10)]
+    assert len(fake.notification_requests) >= 3  # 40 + 5 + the empty page that ends the backfill
+    (record,) = [r for r in deployment.read(deployment.topics.raw, 60) if r.key.decode().endswith("/60")]
+    post = orjson.loads(record.value)
+    assert post["text"] == "@me ciao 60 #ascolto" and post["author"]["handle"] == "carla@127.0.0.1:" + str(port)
+
+
+@pytest.mark.parametrize(
+    ("token", "answer"),
+    [("wrong", "refused the access token (401)"), (STATUSES_ONLY_TOKEN, "refused the access token (403)")],
+)
+def test_mentions_with_a_bad_or_too_narrow_token_stop_with_one_sentence_naming_the_scope(
+    deployment, tmp_path, token, answer
+):
+    port = free_port()
+
+    async def scenario() -> BaseException | None:
+        fake = FakeMastodon()
+        runner = await serve(fake, port)
+        try:
+            run = Run(deployment, port, tmp_path, token=token, mentions=True)
+            try:
+                await asyncio.wait_for(run.task, timeout=30)
+            except SourceRefused as exc:
+                return exc
+            finally:
+                run.producer.close()
+            return None
+        finally:
+            await runner.cleanup()
+
+    refused = asyncio.run(scenario())
+    assert isinstance(refused, SourceRefused)
+    assert str(refused) == (
+        f"127.0.0.1:{port} {answer} for the streaming API; "
+        "set ASCOLTO_MASTODON_TOKEN to a valid token with the read:notifications scope."
+    )

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from connectors.base import Rejected
+from connectors.live import SourceRefused
 from connectors.mastodon import MastodonSource, SseParser, html_to_text, retry_after, status_to_post
 from schemas import validate
 
@@ -127,4 +128,44 @@ def test_one_checkpoint_per_instance_and_stream_and_bad_options_say_what_is_wron
     with pytest.raises(ValueError, match="instance address"):
         MastodonSource("ftp://x")
     with pytest.raises(ValueError, match="public, local"):
-        MastodonSource("mastodon.social", timeline="home")
+        MastodonSource("mastodon.social", timeline="home")  # mentions: below
+
+
+# --- mentions: Notification entities (docs.joinmastodon.org/entities/Notification) ---------------------------
+
+
+def notification(nid: str, kind: str, status: dict | None = None) -> bytes:
+    note = {"id": nid, "type": kind, "created_at": "2019-11-23T07:49:02.064Z", "account": DOCUMENTED["account"]}
+    if status is not None:
+        note["status"] = status
+    return orjson.dumps(note)
+
+
+def test_a_mention_is_its_status_as_a_post_and_the_checkpoint_is_the_notification_id():
+    source = MastodonSource("https://mastodon.social", timeline="mentions", token="t")
+    item, nid = source._entry(notification("34975861", "mention", DOCUMENTED), 0)
+    assert item is not None and not isinstance(item.post, Rejected)
+    validate("raw_post", item.post)
+    assert item.post == status_to_post(DOCUMENTED, "mastodon.social")  # one document with the timeline's
+    assert nid == 34975861 and item.checkpoint == {"since_id": "34975861"}
+
+
+def test_other_notifications_are_skipped_and_a_mention_without_a_status_is_rejected():
+    source = MastodonSource("https://mastodon.social", timeline="mentions", token="t")
+    for kind in ("favourite", "reblog", "follow", "poll", "status"):
+        assert source._entry(notification("5", kind, DOCUMENTED if kind != "follow" else None), 0) == (None, 5)
+    item, nid = source._entry(notification("6", "mention"), 0)
+    assert item is not None and isinstance(item.post, Rejected) and "not a Mastodon mention" in item.post.reason
+    assert nid == 6 and item.checkpoint == {"since_id": "6"}
+    item, nid = source._entry(b'{"type": "mention"}', 0)
+    assert item is not None and isinstance(item.post, Rejected) and "not a Mastodon notification" in item.post.reason
+
+
+def test_mentions_need_a_token_have_their_own_checkpoint_and_read_the_user_stream():
+    source = MastodonSource("https://mastodon.social", timeline="mentions", token="t")
+    assert source.checkpoint_name == "mastodon-mastodon.social-mentions"
+    assert source._paths() == ("/api/v1/streaming/user/notification", "/api/v1/notifications", {"types[]": "mention"})
+    with pytest.raises(SourceRefused, match=r"read:notifications.*set MY_TOKEN"):
+        MastodonSource("https://mastodon.social", timeline="mentions", token_env="MY_TOKEN")
+    with pytest.raises(ValueError, match="hashtag cannot be combined"):
+        MastodonSource("https://mastodon.social", timeline="mentions", hashtag="x", token="t")
