@@ -299,20 +299,26 @@ def mastodon(
     instance: Annotated[str, typer.Option(help="The instance, like https://mastodon.social.")],
     hashtag: Annotated[str | None, typer.Option(help="Follow this hashtag (without #) instead of a timeline.")] = None,
     timeline: Annotated[
-        str, typer.Option(help="public (the federated timeline) or local (the instance's own); with --hashtag too.")
+        str,
+        typer.Option(
+            help="public (the federated timeline), local (the instance's own; with --hashtag too) "
+            "or mentions (the token's user is mentioned; needs read:notifications)."
+        ),
     ] = "public",
     token_env: Annotated[
         str, typer.Option(help="Environment variable holding the access token (read scope).")
     ] = "ASCOLTO_MASTODON_TOKEN",
     metrics_port: MetricsPort = 0,
 ) -> None:
-    """A Mastodon hashtag or timeline, live (streaming API) and after a restart backfilled from the last status."""
+    """A Mastodon hashtag, timeline or your mentions, live (streaming API), after a restart backfilled (REST)."""
     import os
 
     from connectors.mastodon import TIMELINES, MastodonSource
 
     if timeline not in TIMELINES:
         raise typer.BadParameter(f"must be one of {', '.join(TIMELINES)}", param_hint="--timeline")
+    if timeline == "mentions" and hashtag:
+        raise typer.BadParameter("not with --timeline mentions; run two connectors", param_hint="--hashtag")
     try:
         source = MastodonSource(
             instance, hashtag=hashtag, timeline=timeline, token=os.environ.get(token_env) or None, token_env=token_env

@@ -346,3 +346,17 @@ def test_mentions_with_a_bad_or_too_narrow_token_stop_with_one_sentence_naming_t
         f"127.0.0.1:{port} {answer} for the streaming API; "
         "set ASCOLTO_MASTODON_TOKEN to a valid token with the read:notifications scope."
     )
+
+
+def test_mentions_without_a_token_stop_the_cli_with_one_sentence(deployment):
+    env = {k: v for k, v in deployment.env.items() if k != "ASCOLTO_MASTODON_TOKEN"}
+    with ThreadedMastodon() as server:
+        result = launcher.run(
+            ["connect", "mastodon", "--instance", server.url, "--timeline", "mentions", "--token-env", "NO_SUCH_VAR"],
+            env=env,
+            timeout=120,
+        )
+        assert not server.fake.notification_requests  # stopped before asking anything
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "needs the user's access token (scope read:notifications); set NO_SUCH_VAR." in output
