@@ -11,6 +11,9 @@ Each measurement publishes to its own throw-away topics on the local Kafka (``as
   at a time: requests/s, latency p50/p99 (202 = Kafka has them) and the endpoint's CPU per post;
 * **bluesky**: the same number of Jetstream post events from the loopback WebSocket server
   (``tests/jetstream.py``), read by ``BlueskySource`` until its checkpoint holds the last one.
+* **reddit**: the same number of ``t3`` posts from the loopback Reddit server (``tests/reddit_server.py``,
+  budget lifted: the real one allows 100 queries of 100 things a minute), paged newest first by
+  ``RedditSource`` from a checkpoint before the first one, until its checkpoint holds the last one.
 
 Figures: posts/s from the first request to the last checkpoint, and this process's CPU µs per post
 (the loopback server runs in this process too, in a thread: its share is included).
@@ -36,9 +39,11 @@ from ascolto.testing import LocalPipeline, free_port, make_post
 from connectors.bluesky import BlueskySource
 from connectors.live import Backoff, CheckpointStore, run_live
 from connectors.producer import PostProducer
+from connectors.reddit import RedditSource
 from connectors.rss import RssSource
 from tests.feeds import Feed, FeedServer, rss_document, rss_item
 from tests.jetstream import JetstreamServer, post_event
+from tests.reddit_server import CLIENT_ID, CLIENT_SECRET, T0, USER_AGENT, RedditServer, post_thing
 
 FEEDS = 20
 
@@ -113,6 +118,35 @@ def bluesky(n: int, tmp: Path) -> Work:
     return work
 
 
+def reddit(n: int, tmp: Path) -> Work:
+    def work(pipeline: LocalPipeline) -> None:
+        store = CheckpointStore(tmp, f"reddit-{pipeline.uid}")
+        store.save({"posts": {"newest": float(T0), "seen": []}})  # everything after T0 is new: n/100 pages
+
+        async def run(server: RedditServer) -> None:
+            stop = asyncio.Event()
+            source = RedditSource(
+                ["italy"], client_id=CLIENT_ID, client_secret=CLIENT_SECRET, user_agent=USER_AGENT,
+                kinds=("posts",), base_url=server.url, auth_url=server.auth_url, max_pages=n // 100 + 2,
+            )  # fmt: skip
+
+            async def watch() -> None:
+                while (store.load().get("posts") or {}).get("newest", 0) < T0 + n:
+                    await asyncio.sleep(0.05)
+                stop.set()
+
+            watcher = asyncio.create_task(watch())
+            with PostProducer(pipeline.settings, stage="connector:reddit") as producer:
+                await run_live(source, producer, store, stop=stop, backoff=Backoff(0.05))
+            await watcher
+
+        with RedditServer(budget=1_000_000) as server:  # its own loop, in a thread
+            server.add(*(post_thing(i) for i in range(1, n + 1)))
+            asyncio.run(run(server))
+
+    return work
+
+
 def http_ingest(requests: int, per_request: int, concurrency: int) -> dict[str, float]:
     """``ascolto connect http`` as a process: requests/s, latency p50/p99 and its CPU µs per post."""
     token = "bench-token"
@@ -177,6 +211,7 @@ def main() -> None:
         measure("producer alone", args.posts, producer_alone(args.posts)),
         measure(f"rss ({FEEDS} feeds, one poll)", args.posts // FEEDS * FEEDS, rss(args.posts, tmp)),
         measure("bluesky (Jetstream)", args.posts, bluesky(args.posts, tmp)),
+        measure("reddit (OAuth listings)", args.posts, reddit(args.posts, tmp)),
     ]
     print(f"\n{'source':32s} {'posts':>7s} {'posts/s':>9s} {'CPU µs/post':>12s}")
     for label, n, wall, cpu in rows:
