@@ -14,8 +14,9 @@ from schemas import new_alert, now_rfc3339
 from schemas.timestamps import to_epoch
 from streams import metrics
 from streams.alerting import channels, messages
+from streams.alerting.matching import ALL_KEY
 from streams.alerting.outbox import delivery_id, fingerprint
-from streams.alerting.rules import ALL_KEY, EmailChannel, Rule, Subscriber
+from streams.alerting.rules import EmailChannel, Rule, Subscriber
 
 
 def message_for(subscriber: Subscriber, alerts: Sequence[Mapping[str, Any]], *, test: bool = False) -> messages.Message:

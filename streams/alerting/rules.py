@@ -21,7 +21,7 @@ Examples in English and Italian: ``streams/alerting/rule_examples/``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -40,9 +40,9 @@ from pydantic_core import PydanticCustomError
 from core.durations import parse_duration
 from core.yaml_file import ConfigFileError, FileShape, load_model, read_text
 from streams.alerting.detection import Flatline, NegativeSpike, NewTerm, VolumeSpike
+from streams.alerting.matching import Matcher
 
 KINDS = ("negative_spike", "volume_spike", "flatline", "new_term")
-ALL_KEY = "all"  # the one key of rules with ``key: all``: the whole stream
 
 # --- field types ----------------------------------------------------------------------------------
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -112,15 +112,7 @@ class Filters(_Strict):
 
     def admits(self, post: Mapping[str, Any]) -> bool:
         """Whether an EnrichedPost v1 passes every filter."""
-        entities = post.get("entities") or {}
-        checks: tuple[tuple[tuple[str, ...], Sequence[str]], ...] = (
-            (self.topic, post.get("topics") or ()),
-            (self.watch_term, entities.get("watch_terms") or ()),
-            (self.source, (post.get("source", ""),)),
-            (self.lang, (post.get("lang", ""),)),
-            (self.sentiment, ((post.get("sentiment") or {}).get("label", ""),)),
-        )
-        return all(not wanted or any(value in wanted for value in values) for wanted, values in checks)
+        return Matcher.of(self).admits(post)
 
 
 # --- subscribers ----------------------------------------------------------------------------------
@@ -228,20 +220,7 @@ class _RuleBase(_Strict):
 
     def keys_of(self, post: Mapping[str, Any]) -> list[str]:
         """The keys an EnrichedPost v1 counts under for this rule (none when the filters leave it out)."""
-        if not self.filters.admits(post):
-            return []
-        entities = post.get("entities") or {}
-        keys: dict[str, Sequence[str]] = {
-            "topic": post.get("topics") or (),
-            "watch_term": entities.get("watch_terms") or (),
-            "source": (post["source"],) if post.get("source") else (),
-            "hashtag": entities.get("hashtags") or (),
-            "all": (ALL_KEY,),
-        }
-        # Filtering on the keyed field narrows the keys too: ``topic: [billing]`` with ``key: topic``
-        # counts billing, not every other topic its posts also have.
-        wanted: tuple[str, ...] = getattr(self.filters, self.key, ())
-        return sorted({key for key in keys[self.key] if not wanted or key in wanted})
+        return Matcher.of(self.filters, self.key).keys_of(post)
 
 
 class _SpikeRule(_RuleBase):

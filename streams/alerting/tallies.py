@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 from schemas.timestamps import to_epoch
-from streams.alerting.rules import ALL_KEY, Rule, RuleSet
+from streams.alerting.matching import Matcher
+from streams.alerting.rules import RuleSet
 from streams.alerting.terms import terms_of
 from streams.alerting.tracker import SAMPLE_CHARS, Sighting
 from streams.publishing import OutRecord
@@ -53,44 +54,6 @@ def sighting(post: Mapping[str, Any], partition: int, offset: int) -> Sighting:
     )
 
 
-def _values(post: Mapping[str, Any], field: str) -> Sequence[str]:
-    if field == "topic":
-        return post.get("topics") or ()
-    if field == "source":
-        return (post["source"],) if post.get("source") else ()
-    if field == "lang":
-        return (post.get("lang", ""),)
-    if field == "sentiment":
-        return ((post.get("sentiment") or {}).get("label", ""),)
-    if field == "all":
-        return (ALL_KEY,)
-    entities = post.get("entities") or {}
-    return entities.get("watch_terms" if field == "watch_term" else "hashtags") or ()
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """A rule's filters and key as plain sets: :meth:`_RuleBase.keys_of`, without pydantic on the hot path."""
-
-    name: str
-    key: str
-    filters: tuple[tuple[str, frozenset[str]], ...]
-    wanted: frozenset[str]
-
-    @classmethod
-    def of(cls, rule: Rule) -> Matcher:
-        fields = ("topic", "watch_term", "source", "lang", "sentiment")
-        filters = tuple((f, frozenset(getattr(rule.filters, f))) for f in fields if getattr(rule.filters, f))
-        return cls(rule.name, rule.key, filters, frozenset(getattr(rule.filters, rule.key, ())))
-
-    def keys_of(self, post: Mapping[str, Any]) -> list[str]:
-        for name, allowed in self.filters:
-            if not any(value in allowed for value in _values(post, name)):
-                return []
-        keys = _values(post, self.key)
-        return sorted({k for k in keys if k in self.wanted}) if self.wanted else sorted(set(keys))
-
-
 @dataclass
 class TallyBatch:
     """What one batch of enriched posts tells the detector."""
@@ -114,7 +77,7 @@ def tallies(posts: Iterable[tuple[int, int, Mapping[str, Any]]], rules: RuleSet)
         try:
             seen = sighting(post, partition, offset)
             batch.minutes.add(int(seen.ts // 60) * 60)
-            matches = [(m.name, m.keys_of(post)) for m in matchers]
+            matches = [(name, m.keys_of(post)) for name, m in matchers]
             if not any(keys for _, keys in matches):
                 continue
             encoded = orjson.dumps(seen.to_list())
@@ -127,14 +90,14 @@ def tallies(posts: Iterable[tuple[int, int, Mapping[str, Any]]], rules: RuleSet)
     return batch
 
 
-_compiled: tuple[int, tuple[Matcher, ...]] = (0, ())
+_compiled: tuple[int, tuple[tuple[str, Matcher], ...]] = (0, ())
 
 
-def _matchers(rules: RuleSet) -> tuple[Matcher, ...]:
-    # Compiled once per rule set (a reload makes a new RuleSet object).
+def _matchers(rules: RuleSet) -> tuple[tuple[str, Matcher], ...]:
+    # Compiled once per rule set (a reload makes a new RuleSet object), so no pydantic per post.
     global _compiled
     if _compiled[0] != id(rules):
-        _compiled = (id(rules), tuple(Matcher.of(rule) for rule in rules.rules))
+        _compiled = (id(rules), tuple((rule.name, Matcher.of(rule.filters, rule.key)) for rule in rules.rules))
     return _compiled[1]
 
 

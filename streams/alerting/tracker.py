@@ -32,7 +32,8 @@ from schemas import new_alert
 from schemas.timestamps import epoch_to_rfc3339, to_datetime
 from streams.alerting.baselines import DAY, WEEK, Baseline, Ewma, SeasonalHistory, baseline_for
 from streams.alerting.detection import Decision, Flatline, KeyKind, NegativeSpike, NewTerm, VolumeSpike
-from streams.alerting.rules import ALL_KEY, NegativeSpikeRule, NewTermRule, Rule, VolumeSpikeRule
+from streams.alerting.matching import ALL_KEY
+from streams.alerting.rules import NegativeSpikeRule, NewTermRule, Rule, VolumeSpikeRule
 
 #: Sample posts an alert carries, and the characters of each text kept.
 SAMPLES = 5

@@ -371,3 +371,15 @@ def test_a_topic_the_taxonomy_lacks_is_reported():
     (problem,) = unknown_topics(rules, {"billing", "outage"})
     assert "rule r filters on topic bollette" in problem and "billing, outage" in problem
     assert unknown_topics(rules, {"billing", "bollette"}) == []
+
+
+def test_a_filter_admits_a_post_with_any_of_its_values_and_every_filter_must_admit() -> None:
+    rules = parse_rules(
+        "rules:\n  - {name: r, kind: volume_spike, filters: {source: [mastodon, rss], sentiment: negative}}\n"
+    )
+    filters = rules.rules[0].filters
+    post = {"source": "rss", "sentiment": {"label": "negative"}}
+    assert filters.admits(post)
+    assert not filters.admits({**post, "source": "bluesky"})
+    assert not filters.admits({**post, "sentiment": {"label": "neutral"}})
+    assert not filters.admits({"source": "rss"})  # no sentiment: not negative
