@@ -64,8 +64,9 @@ def answers(url: str) -> bool:
 
 
 @pytest.fixture
-def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
+def endpoint(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Endpoint]:
     port = free_port()
+    options = getattr(request, "param", ())  # more `connect http` options, through indirect parametrization
     with LocalPipeline(tmp_path) as pipeline:
         env = {
             **pipeline.env,
@@ -75,7 +76,7 @@ def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
         }
         log = (tmp_path / "ingest.log").open("w")
         process = subprocess.Popen(
-            launcher.ascolto_command("connect", "http", "--port", str(port), "--source", "crm"),
+            launcher.ascolto_command("connect", "http", "--port", str(port), "--source", "crm", *options),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -151,3 +152,25 @@ def test_every_id_of_50_concurrent_202s_is_in_kafka_once(endpoint):
     assert len(promised) == 200 == len(set(promised))
     in_kafka = endpoint.raw_ids(200)
     assert sorted(in_kafka) == sorted(promised)  # all of them, and no id twice
+
+
+CRM_COLUMNS = ("--id-column", "ticket_id", "--text-column", "body", "--author-column", "customer")
+
+
+@pytest.mark.parametrize("endpoint", [CRM_COLUMNS], indirect=True)
+def test_a_crm_export_posted_with_its_own_field_names_is_mapped_by_the_columns_given_at_start(endpoint):
+    records = [
+        {"ticket_id": "T-1", "body": "La bolletta è sbagliata", "customer": "mario", "priority": "high"},
+        {"ticket_id": "T-2", "text": "the text under the default name is not the body"},
+    ]
+    status, answer = endpoint.post(body_of(records), BEARER)
+    assert status == 202, answer
+    assert answer["ids"] == ["crm:T-1"] and answer["rejections"] == [
+        {"item": 1, "reason": "item 1: no text in column 'body'"}
+    ]
+    (record,) = endpoint.pipeline.read(endpoint.pipeline.topics.raw, 1)
+    post = json.loads(record.value)
+    assert post["text"] == "La bolletta è sbagliata" and post["author"]["handle"] == "mario"
+    assert post["raw"] == {"priority": "high"}
+    (letter,) = endpoint.pipeline.read_dead_letters(1)
+    assert letter["error"] == "item 1: no text in column 'body'" and json.loads(letter["original"]) == records[1]
