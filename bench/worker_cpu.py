@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -29,17 +28,12 @@ from pathlib import Path
 import psutil
 from kafka import KafkaProducer
 
+from ascolto.metrics_reading import metric_total
 from ascolto.testing import free_port, remove_deployment
 from connectors.generator import GeneratorSource
 from core.kafka import ensure_topics, kafka_client_config
 from core.settings import Settings
 from schemas import RAW_POST_HEADERS, dumps
-
-
-def metric(port: int, name: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", body, re.M)
-    return float(match.group(1)) if match else 0.0
 
 
 def wait_for(condition, deadline: float, what: str, proc: subprocess.Popen) -> None:
@@ -53,7 +47,7 @@ def wait_for(condition, deadline: float, what: str, proc: subprocess.Popen) -> N
 
 def answers(port: int) -> bool:
     try:
-        metric(port, "ascolto_docs_indexed_total")
+        metric_total(port, "ascolto_docs_indexed_total", timeout=5)
         return True
     except OSError:
         return False
@@ -153,7 +147,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         wait_for(
-            lambda: metric(metrics_port, "ascolto_docs_indexed_total") >= args.posts,
+            lambda: metric_total(metrics_port, "ascolto_docs_indexed_total", timeout=5) >= args.posts,
             started + args.timeout,
             "every post to be indexed",
             proc,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from kafka import KafkaProducer
 
+from ascolto.metrics_reading import metric_total
 from ascolto.testing import LocalPipeline, free_port, wait_for
 from core.kafka import kafka_client_config
 from schemas import ALERT_HEADERS, dumps, now_rfc3339, to_rfc3339
@@ -137,14 +137,7 @@ def publish(pipeline: LocalPipeline, *alerts: dict[str, Any]) -> None:
 
 
 def metric(pipeline: LocalPipeline, name: str, rule: str) -> float:
-    url = f"http://127.0.0.1:{pipeline.settings.metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") and f'rule="{rule}"' in line
-    )
+    return metric_total(pipeline.settings.metrics_port, name, rule=rule)
 
 
 def test_one_notification_per_subscriber_and_a_repeat_sends_nothing(world: dict[str, Any]) -> None:

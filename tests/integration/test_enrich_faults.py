@@ -4,13 +4,12 @@ indexed whole, odd timestamps are indexed in one form, and the worker keeps runn
 from __future__ import annotations
 
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import orjson
 from kafka import KafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
+from ascolto.metrics_reading import samples_of, scrape
 from ascolto.testing import make_post
 from core.kafka import kafka_client_config
 
@@ -25,16 +24,8 @@ def nested(depth: int) -> dict:
 
 
 def dead_letters_by_stage(pipeline) -> dict[str, float]:
-    url = f"http://127.0.0.1:{pipeline.settings.metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
-    return {
-        sample.labels["stage"]: sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "ascolto_dead_letters"
-        for sample in family.samples
-        if sample.name == "ascolto_dead_letters_total"
-    }
+    samples = samples_of(scrape(pipeline.settings.metrics_port), "ascolto_dead_letters_total")
+    return {sample.labels["stage"]: sample.value for sample in samples}
 
 
 def test_poison_far_dated_and_long_posts_through_a_worker(pipeline):
