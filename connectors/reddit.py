@@ -300,8 +300,8 @@ class RedditSource(LiveSource):
     async def _get(self, session: aiohttp.ClientSession, path: str, params: dict[str, str]) -> dict[str, Any]:
         """One listing page, paced by the budget; a 401 renews the token once."""
         for attempt in (1, 2):
-            token = await self._bearer(session)
             await asyncio.sleep(self.budget.wait())
+            token = await self._bearer(session)  # after the wait, which can be long: the token is fresh
             async with session.get(
                 self.base_url + path,
                 params=params,

@@ -37,7 +37,7 @@ def test_a_comment_replies_to_its_parent_in_its_post_s_thread() -> None:
     validate("raw_post", post)
     assert post["id"] == "reddit:t1_c4" and post["text"] == "Commento 4: concordo, è un disservizio"
     assert post["in_reply_to"] == "reddit:t1_c3"
-    assert post["raw"]["conversation_id"] == "reddit:t3_p1" and post["raw"]["link_id"] == "t3_p1"
+    assert post.get("raw") == {"subreddit": "italy", "link_id": "t3_p1", "conversation_id": "reddit:t3_p1", "score": 2}
     assert post["url"] == "https://www.reddit.com/r/italy/comments/p1/post_1/c4/"
 
 
