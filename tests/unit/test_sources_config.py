@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ascolto import launcher
 from ascolto.testing import make_post
 from connectors.live import Backoff, Item, LiveSource, SourceRefused, run_many
 from connectors.sources_config import (
@@ -294,3 +296,41 @@ def test_run_many_keeps_a_server_running_until_stop_even_when_every_source_ended
 
     report = asyncio.run(main())
     assert served == ["up", "down"] and report.reports["a"].published == 3 and not report.refused
+
+
+# --- the commands -------------------------------------------------------------------------------------------------
+def test_connect_check_lists_what_would_run_and_a_bad_file_exits_1_naming_the_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from ascolto.cli.main import app
+
+    good = tmp_path / "good.yaml"
+    good.write_text("sources:\n  - {type: rss, name: news, urls: ['http://a.example/f']}\n")
+    result = CliRunner().invoke(app, ["connect", "--check", "--config", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "news: rss: 1 feeds (http://a.example/f)" in result.output
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources:\n  - type: rss\n    urls: [http://a/f]\n    evry: 5m\n")
+    result = launcher.run(["connect", "--check", "--config", str(bad)], env=os.environ, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "bad.yaml:4: sources[0]: field `evry` is not a known field; did you mean `every`?" in result.stderr
+
+
+def test_demo_with_a_bad_sources_file_says_so_before_starting_anything(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ascolto.cli import demo_cmd
+    from ascolto.cli.main import app
+
+    def must_not_start(**_: Any) -> None:
+        raise AssertionError("the stack was started before the sources file was checked")
+
+    monkeypatch.setattr(demo_cmd, "up", must_not_start)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources:\n  - type: rsss\n")
+    result = CliRunner().invoke(app, ["demo", "--source", str(bad)])
+    assert isinstance(result.exception, SourcesFileError)  # `ascolto` prints it as one sentence, exit 1
+    assert "bad.yaml:2: sources[0]: field `type` 'rsss' is not a source type; did you mean rss?" in str(
+        result.exception
+    )
