@@ -32,6 +32,7 @@ import orjson
 from ascolto.stack.process import ManagedProcess, tail
 from core.errors import AscoltoError
 from core.settings import Settings
+from web.addresses import local_host
 
 #: How long a worker may take to answer after it was started.
 READY_TIMEOUT = 120.0
@@ -60,7 +61,7 @@ def child_env(overrides: Mapping[str, object] | None = None, base: Mapping[str, 
 def readiness_url(settings: Settings) -> str:
     """What answers once a worker with these settings runs: its API, else its /metrics."""
     if settings.web_port:
-        return f"http://127.0.0.1:{settings.web_port}/api/stats"
+        return f"http://{local_host(settings.web_bind)}:{settings.web_port}/api/stats"
     if settings.metrics_port:
         host = "127.0.0.1" if settings.metrics_bind in ("0.0.0.0", "") else settings.metrics_bind
         return f"http://{host}:{settings.metrics_port}/metrics"

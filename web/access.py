@@ -19,7 +19,6 @@ server (ASCOLTO_METRICS_PORT, ASCOLTO_METRICS_BIND) and needs no token.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 
 import faust
@@ -27,6 +26,7 @@ from aiohttp import web as aioweb
 
 from core.errors import ConfigError
 from core.settings import Settings
+from web.addresses import is_loopback
 
 #: Paths anyone who reaches the port may ask: liveness and readiness probes.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
@@ -45,17 +45,6 @@ FAUST_VIEW_FLAGS = (
 
 Handler = Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]]
 Middleware = Callable[[aioweb.Request, Handler], Awaitable[aioweb.StreamResponse]]
-
-
-def is_loopback(bind: str) -> bool:
-    """True when ``bind`` only accepts connections from this machine (``0.0.0.0`` and ``::`` do not)."""
-    host = bind.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any interface
 
 
 def required_token(settings: Settings) -> str | None:

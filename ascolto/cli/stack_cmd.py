@@ -11,6 +11,7 @@ from ascolto.cli.output import console
 from ascolto.launcher import BackgroundWorker
 from ascolto.stack import LocalStack
 from core.settings import get_settings
+from web.addresses import ask_readiness, local_host
 
 app = typer.Typer(
     help="Run the local embedded Kafka + Elasticsearch (from Maven Central, no Docker).", no_args_is_help=True
@@ -58,9 +59,21 @@ def down(only: Only = None) -> None:
         console.print(f"[green]✓[/] {name} {'stopped' if was_running else 'was not running'}")
 
 
+def _worker_readiness(bind: str, web_port: int, processes: int) -> tuple[bool, list[str]]:
+    """Every worker process's /readyz (process i on web port + i): all ready, and why not."""
+    ready, reasons = True, []
+    for i in range(processes):
+        ok, why = ask_readiness(f"http://{local_host(bind)}:{web_port + i}/readyz")
+        ready &= ok
+        reasons += why
+    return ready, reasons
+
+
 @app.command()
 def status() -> None:
     """Show whether each local server (and a worker `ascolto demo` started) runs and answers, with its log.
+
+    The worker's readiness is its own /readyz: Kafka and Elasticsearch answer it and its agents run.
 
     Exits 3 when Kafka or Elasticsearch is not ready; the demo worker is optional.
     """
@@ -71,10 +84,16 @@ def status() -> None:
         all_ready &= st.ready
         table.add_row(st.name, st.version, st.endpoint, str(st.pid or "-"), "yes" if st.ready else "no", str(st.log))
     worker = BackgroundWorker(settings).status()
+    reasons: list[str] = []
     if worker.pid is not None:
         ports = f"API :{worker.web_port or 'off'}, metrics :{worker.metrics_port or 'off'}"
-        table.add_row("worker", "", ports, str(worker.pid), "yes" if worker.ready else "no", str(worker.log))
+        ready = worker.ready
+        if worker.web_port:  # its own verdict: Kafka, Elasticsearch and its agents (/readyz)
+            ready, reasons = _worker_readiness(settings.web_bind, worker.web_port, worker.processes)
+        table.add_row("worker", "", ports, str(worker.pid), "yes" if ready else "no", str(worker.log))
     else:
         table.add_row("worker", "", "not started (`ascolto demo` starts one)", "-", "-", "")
     console.print(table)
+    for reason in reasons:
+        console.print(f"[yellow]worker not ready:[/] {reason}")
     raise typer.Exit(0 if all_ready else 3)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
+import orjson
+
+from ascolto import launcher
+from ascolto.testing import free_port, wait_for
 from core.kafka_config import KafkaConnection
 from core.settings import Settings
 from elastic.client import async_es_client
+from tests.unit.test_launcher import _fake_worker
+from web.addresses import ask_readiness
 from web.health import CachedProbe, Readiness, elasticsearch_probe, kafka_probe
 
 
@@ -66,3 +73,22 @@ def test_unreachable_elasticsearch_is_one_sentence_without_credentials():
 def test_unreachable_kafka_is_one_sentence():
     sentence = asyncio.run(kafka_probe(KafkaConnection.from_settings(Settings(kafka_brokers="127.0.0.1:9")), 1)())
     assert sentence is not None and sentence.startswith("Kafka at 127.0.0.1:9 did not answer within 1 s")
+
+
+def test_stack_status_shows_why_the_worker_is_not_ready(tmp_path):
+    not_ready = orjson.dumps(
+        {"ready": False, "checks": {"kafka": "ok", "elasticsearch": "Elasticsearch at http://x did not answer."}}
+    ).decode()
+    port = free_port()
+    proc = _fake_worker(tmp_path, port, readyz=not_ready, status=503)
+    try:
+        url = f"http://127.0.0.1:{port}/readyz"
+        wait_for(lambda: launcher.answers(url), timeout=30, what="the fake worker")
+        assert ask_readiness(url) == (False, ["Elasticsearch at http://x did not answer."])
+        env = {**os.environ, "ASCOLTO_STACK_DIR": str(tmp_path), "COLUMNS": "250"}
+        out = launcher.run(["stack", "status"], env=env, timeout=60)
+        [row] = [line for line in out.stderr.splitlines() if "worker" in line and str(proc.pid()) in line]
+        assert "│ no " in row
+        assert "worker not ready: Elasticsearch at http://x did not answer." in out.stderr
+    finally:
+        proc.stop(timeout=5)

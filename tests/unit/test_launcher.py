@@ -97,11 +97,19 @@ def test_background_worker_failure_leaves_no_pid_file(tmp_path):
     assert worker.status().pid is None
 
 
-def _fake_worker(tmp_path: Path, web_port: int) -> ManagedProcess:
-    """A process that looks like the demo's worker: marker on its command line, an HTTP port answering."""
+READY = '{"ready": true, "checks": {"kafka": "ok", "elasticsearch": "ok", "agents": "ok"}}'
+
+
+def _fake_worker(tmp_path: Path, web_port: int, readyz: str = READY, status: int = 200) -> ManagedProcess:
+    """A process that looks like the demo's worker: marker on its command line, an HTTP port answering
+    every GET (/readyz among them) with ``status`` and ``readyz``."""
     proc = ManagedProcess("worker", tmp_path / "worker", marker="ascolto worker")
     serve = (
-        f"import http.server as h; h.HTTPServer(('127.0.0.1', {web_port}), h.BaseHTTPRequestHandler).serve_forever()"
+        "import http.server as h\n"
+        "class R(h.BaseHTTPRequestHandler):\n"
+        f"    def do_GET(self):\n"
+        f"        self.send_response({status}); self.end_headers(); self.wfile.write({readyz!r}.encode())\n"
+        f"h.HTTPServer(('127.0.0.1', {web_port}), R).serve_forever()"
     )
     proc.start([sys.executable, "-c", serve, "ascolto worker"], env=dict(os.environ), cwd=tmp_path)
     (proc.run_dir / "worker.json").write_text(f'{{"web_port": {web_port}, "metrics_port": 9999}}')

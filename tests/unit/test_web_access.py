@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from ascolto.launcher import readiness_url
 from ascolto.worker import build_worker_app
 from core.errors import ConfigError
 from core.settings import Settings
-from web.access import TOKEN_COOKIE, is_loopback, presented_token, required_token, token_matches
+from web.access import TOKEN_COOKIE, presented_token, required_token, token_matches
+from web.addresses import is_loopback
 
 TOKEN = "s3cret-token-of-32-characters-xx"
 
@@ -123,3 +125,17 @@ def test_loopback_bind_asks_no_token_but_still_hides_faust_views(tmp_path):
             assert (await client.get(path)).status == 404, path
 
     serve(Settings(web_bind="127.0.0.1", data_dir=tmp_path), scenario)
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:7001/api/stats"),
+        ("0.0.0.0", "http://127.0.0.1:7001/api/stats"),
+        ("::", "http://127.0.0.1:7001/api/stats"),
+        ("10.1.2.3", "http://10.1.2.3:7001/api/stats"),
+        ("fd00::5", "http://[fd00::5]:7001/api/stats"),
+    ],
+)
+def test_a_worker_bound_to_one_address_is_awaited_there(bind, url):
+    assert readiness_url(Settings(web_bind=bind, web_port=7001)) == url
