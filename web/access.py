@@ -25,6 +25,7 @@ import faust
 from aiohttp import web as aioweb
 
 from core.errors import ConfigError
+from core.kafka_config import hide_in_logs
 from core.settings import Settings
 from web.addresses import is_loopback
 
@@ -133,6 +134,8 @@ def lock_down(app: faust.App, settings: Settings) -> None:
     Raises :class:`ConfigError` when bound beyond loopback without ASCOLTO_API_TOKEN.
     """
     token = required_token(settings)
+    if token:
+        hide_in_logs(token)  # a debug log of a request's headers must not show it
     for flag in FAUST_VIEW_FLAGS:
         setattr(app.conf, flag, False)
     # Set, not merged: reading a Faust setting before setting it counts as a late reconfiguration.

@@ -7,6 +7,7 @@ Kafka and Elasticsearch are closed ports here, which only /readyz and the API wo
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -139,3 +140,10 @@ def test_loopback_bind_asks_no_token_but_still_hides_faust_views(tmp_path):
 )
 def test_a_worker_bound_to_one_address_is_awaited_there(bind, url):
     assert readiness_url(Settings(web_bind=bind, web_port=7001)) == url
+
+
+def test_the_token_never_shows_in_logs(tmp_path, caplog):
+    build_worker_app(Settings(web_bind="0.0.0.0", api_token=TOKEN, data_dir=tmp_path))
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.access"):
+        logging.getLogger("aiohttp.access").debug("GET /api/stats Authorization: Bearer %s", TOKEN)
+    assert TOKEN not in caplog.text and "***" in caplog.text
