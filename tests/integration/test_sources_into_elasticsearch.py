@@ -27,11 +27,13 @@ from connectors.http_ingest import IngestEndpoint, serve
 from connectors.live import Backoff, Checkpoint, CheckpointStore, LiveReport, LiveSource, run_live
 from connectors.mastodon import MastodonSource
 from connectors.producer import PostProducer
+from connectors.reddit import RedditSource
 from connectors.rss import RssSource, native_id
 from tests.feeds import Feed, FeedServer, rss_document, rss_item
 from tests.integration.mastodon_server import HOST_TAG, TOKEN, FakeMastodon, status
 from tests.integration.mastodon_server import serve as serve_mastodon
 from tests.jetstream import JetstreamServer, post_event, post_id
+from tests.reddit_server import CLIENT_ID, CLIENT_SECRET, USER_AGENT, RedditServer, comment_thing, post_thing
 
 ITALIAN_MODEL = "ascolto-it-1"
 LABELS = {"positive", "negative", "neutral"}
@@ -285,3 +287,47 @@ def test_http_ingest_posts_are_indexed_once_and_a_resend_adds_nothing(pipeline: 
     assert {doc["author"]["handle"] for doc in docs.values()} == {f"caller{i}" for i in range(n)}
     assert all(doc["sentiment"]["label"] == "negative" for doc in docs.values())
     assert_replay_rewrote(pipeline, "crm", docs)
+
+
+def test_reddit_posts_and_comments_are_indexed_once_and_a_replay_adds_nothing(
+    pipeline: LocalPipeline, tmp_path: Path
+) -> None:
+    n = 8
+    title = "Il treno regionale delle otto è in ritardo anche oggi, linea {}"
+    posts = [post_thing(i, title=title.format(i)) for i in range(1, n + 1)]
+    comments = [
+        comment_thing(i, body=f"Concordo, il servizio è peggiorato molto negli ultimi mesi ({i})")
+        for i in range(1, n + 1)
+    ]
+    names = {"posts": {p["data"]["name"] for p in posts}, "comments": {c["data"]["name"] for c in comments}}
+
+    def published_all(checkpoint: Checkpoint) -> bool:
+        return all(wanted <= set((checkpoint.get(kind) or {}).get("seen") or []) for kind, wanted in names.items())
+
+    with RedditServer() as server:
+        server.add(*posts, *comments)
+
+        def run(checkpoints: Path) -> LiveReport:
+            source = RedditSource(
+                ["italy"],
+                client_id=CLIENT_ID,
+                client_secret=CLIENT_SECRET,
+                user_agent=USER_AGENT,
+                every=0.2,
+                base_url=server.url,
+                auth_url=server.auth_url,
+            )
+            store = CheckpointStore(checkpoints, source.checkpoint_name)
+            # Reddit is polled for ever: the source is done once its checkpoint holds every post and comment.
+            return asyncio.run(publish_live(pipeline, source, store, done=published_all))
+
+        assert run(tmp_path / "first").published == 2 * n
+        expected = {f"reddit:{name}" for wanted in names.values() for name in wanted}
+        docs = assert_indexed_once(pipeline, "reddit", expected)
+        assert_italian(docs)
+        comment = docs["reddit:t1_c2"]
+        assert comment["in_reply_to"] == "reddit:t1_c1" and comment["author"]["handle"] == "giulia_b"
+
+        assert run(tmp_path / "replay").published == 2 * n  # an empty checkpoint: the newest page again
+        assert server.over_budget == 0
+    assert_replay_rewrote(pipeline, "reddit", docs)
