@@ -171,6 +171,22 @@ class RedditEntry(_Entry):
     base_url: str = "https://oauth.reddit.com"
     auth_url: str = "https://www.reddit.com/api/v1/access_token"
 
+    @model_validator(mode="after")
+    def _source_accepts_it(self) -> RedditEntry:
+        self.default_name()  # the source's own checks (subreddit names, kinds)
+        return self
+
+    def default_name(self) -> str:
+        try:
+            from connectors.reddit import RedditSource  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            return "reddit"
+        # Only to read the checkpoint name `ascolto connect reddit` uses; the credentials are never used here.
+        probe = RedditSource(
+            list(self.subreddits), client_id="-", client_secret="-", user_agent="-", kinds=tuple(self.kinds)
+        )
+        return str(probe.checkpoint_name)
+
 
 class HttpEntry(_Entry):
     """``ascolto connect http``: the push endpoint ``POST /ingest`` (token/secret from the settings)."""

@@ -334,3 +334,17 @@ def test_demo_with_a_bad_sources_file_says_so_before_starting_anything(tmp_path,
     assert "bad.yaml:2: sources[0]: field `type` 'rsss' is not a source type; did you mean rss?" in str(
         result.exception
     )
+
+
+def test_a_reddit_entry_gets_the_checkpoint_name_of_its_command_and_credentials_from_the_settings():
+    config = parse_sources("sources:\n  - {type: reddit, subreddits: [milano, italy], kinds: [posts], every: 1m}\n")
+    (entry,) = config.sources
+    assert entry.source_name == "reddit-italy+milano-posts"  # as `ascolto connect reddit` names it
+    with pytest.raises(ConfigError, match="ASCOLTO_REDDIT_CLIENT_ID"):
+        build(config, Settings(reddit_client_id=None, reddit_client_secret=None))
+    plan = build(config, Settings(reddit_client_id="app", reddit_client_secret="s3cr3t"))
+    source = plan.sources["reddit-italy+milano-posts"]
+    assert source.every == 60 and source.kinds == ("posts",)  # type: ignore[attr-defined]
+    assert "s3cr3t" not in " ".join(plan.descriptions.values())
+    (problem,) = problems("sources:\n  - type: reddit\n    subreddits: ['not a sub!']\n")
+    assert problem.startswith("s.yaml:2: sources[0]: this source: ") and "subreddit" in problem
