@@ -58,6 +58,38 @@ def make_post(text: str, **fields: Any) -> RawPost:
     return post
 
 
+def make_alert(**fields: Any) -> dict[str, Any]:
+    """A valid firing Alert v1 (negative posts about billing, in English, five long samples); any field can be
+    overridden, unchecked, as in :func:`make_post`. For the notifier's messages and channels."""
+    alert: dict[str, Any] = {
+        "id": "0" * 31 + "1",
+        "rule": "billing_negative",
+        "key": "billing",
+        "key_kind": "topic",
+        "kind": "negative_spike",
+        "status": "firing",
+        "language": "en",
+        "summary": "negative posts about billing: 48 in 10 min, usually 5 ± 2, 9.6×",
+        "severity": "critical",
+        "window_start": "2026-05-04T10:00:00Z",
+        "window_end": "2026-05-04T10:10:00Z",
+        "metric": "negative",
+        "observed": 48.0,
+        "baseline": 5.0,
+        "score": 9.6,
+        "total": 60,
+        "negative": 48,
+        "share_negative": 0.8,
+        "top_terms": [{"term": "#fattura", "count": 30}],
+        "sample_post_ids": [f"test:p{i}" for i in range(5)],
+        "samples": [{"id": f"test:p{i}", "text": f"post {i} " + "x" * 400, "author": f"user{i}"} for i in range(5)],
+        "search": {"cli": "ascolto search --topic billing", "url": "http://127.0.0.1:6066/api/search?topic=billing"},
+        "created_at": "2026-05-04T10:10:05Z",
+        "schema_version": 1,
+    }
+    return {**alert, **fields}
+
+
 def run_enricher(
     name: str, text_or_post: str | RawPost, *, before: Iterable[str] = ("language", "sentiment"), **settings: Any
 ) -> EnrichedPost:

@@ -19,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from kafka import KafkaProducer
 
+from ascolto import testing
 from ascolto.metrics_reading import metric_total
 from ascolto.testing import LocalPipeline, free_port, wait_for
 from core.kafka import kafka_client_config
@@ -98,30 +99,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def make_alert(rule: str, status: str = "firing", **extra: Any) -> dict[str, Any]:
+    """A fresh Italian alert of ``rule`` (its own id, raised now) with a hostile sample."""
     now = now_rfc3339()
-    alert: dict[str, Any] = {
+    fresh = {
         "id": uuid.uuid4().hex,
         "rule": rule,
-        "key": "billing",
-        "key_kind": "topic",
-        "kind": "negative_spike",
         "status": status,
         "language": "it",
         "summary": "post negativi su billing: 48 in 10 min, di solito 5 ± 2, 9.6×",
         "window_start": now,
         "window_end": now,
-        "metric": "negative",
-        "observed": 48.0,
-        "baseline": 5.0,
-        "score": 9.6,
-        "severity": "critical",
+        "created_at": now,
         "sample_post_ids": ["test:1"],
         "samples": [{"id": "test:1", "text": "<script>alert(1)</script> la bolletta è sbagliata", "author": "mario"}],
-        "search": {"cli": "ascolto search --topic billing", "url": "http://127.0.0.1:6066/api/search?topic=billing"},
-        "created_at": now,
-        "schema_version": 1,
     }
-    return {**alert, **extra}
+    return testing.make_alert(**{**fresh, **extra})
 
 
 def publish(pipeline: LocalPipeline, *alerts: dict[str, Any]) -> None:

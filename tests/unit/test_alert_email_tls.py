@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from ascolto.testing import free_port
+from ascolto.testing import free_port, make_alert
 from core.settings import Settings
 from streams.alerting import channels, messages
 from streams.alerting.rules import EmailChannel
@@ -154,34 +154,9 @@ def settings_for(port: int, security: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def alert_message() -> messages.Message:
-    alert = {
-        "id": "0" * 31 + "1",
-        "rule": "billing_negative",
-        "key": "billing",
-        "key_kind": "topic",
-        "kind": "negative_spike",
-        "status": "firing",
-        "language": "en",
-        "summary": "negative posts about billing: 48 in 10 min, usually 5 ± 2, 9.6×",
-        "severity": "critical",
-        "window_start": "2026-05-04T10:00:00Z",
-        "window_end": "2026-05-04T10:10:00Z",
-        "total": 60,
-        "negative": 48,
-        "share_negative": 0.8,
-        "top_terms": [{"term": "#fattura", "count": 30}],
-        "samples": [{"id": "p1", "text": "billing is broken again", "author": "user1"}],
-        "search": {"cli": "ascolto search --topic billing", "url": "http://127.0.0.1:6066/api/search?topic=billing"},
-        "created_at": "2026-05-04T10:10:05Z",
-        "schema_version": 1,
-    }
-    return messages.Message([alert], language="en")
-
-
 def send(settings: Settings) -> channels.DeliveryError | None:
     try:
-        asyncio.run(channels.send_email(EmailChannel(to=TO), alert_message(), settings))
+        asyncio.run(channels.send_email(EmailChannel(to=TO), messages.Message([make_alert()], language="en"), settings))
     except channels.DeliveryError as exc:
         return exc
     return None
