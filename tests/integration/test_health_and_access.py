@@ -36,12 +36,19 @@ class Relay:
         self.conns: list[socket.socket] = []
 
     def open(self) -> None:
-        server = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        if self.server is not None:
+            return
+        server = socket.create_server(("127.0.0.1", self.port))
         self.server = server
         threading.Thread(target=self._accept, args=(server,), daemon=True).start()
 
     def close(self) -> None:
         if self.server is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would leave it accepting.
+            try:
+                self.server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.server.close()
             self.server = None
         for conn in self.conns:
@@ -126,16 +133,19 @@ def test_token_probes_and_readiness_on_a_worker_bound_to_every_interface(tmp_pat
             assert readyz()[1] == {"ready": True, "checks": {"kafka": "ok", "elasticsearch": "ok", "agents": "ok"}}
 
             relay.close()
-            status, body = wait_for(
-                lambda: (r := readyz())[0] == 503 and r, timeout=30, what="/readyz 503 with Elasticsearch away"
-            )
-            assert body["checks"]["elasticsearch"].startswith("Elasticsearch at http")
-            assert body["checks"]["kafka"] == "ok"
-            assert TOKEN not in str(body)
-            assert get(f"{web}/healthz")[0] == 200  # alive all the same
+            try:
+                status, body = wait_for(
+                    lambda: (r := readyz())[0] == 503 and r, timeout=30, what="/readyz 503 with Elasticsearch away"
+                )
+                assert body["checks"]["elasticsearch"].startswith("Elasticsearch at http")
+                assert body["checks"]["kafka"] == "ok"
+                assert TOKEN not in str(body)
+                assert get(f"{web}/healthz")[0] == 200  # alive all the same
 
-            relay.open()
-            wait_for(lambda: readyz()[0] == 200, timeout=30, what="/readyz 200 once Elasticsearch is back")
-            pipeline.assert_worker_alive()
+                relay.open()
+                wait_for(lambda: readyz()[0] == 200, timeout=30, what="/readyz 200 once Elasticsearch is back")
+                pipeline.assert_worker_alive()
+            finally:
+                relay.open()  # the pipeline's cleanup reaches Elasticsearch through it
     finally:
         relay.close()
