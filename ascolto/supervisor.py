@@ -35,6 +35,7 @@ from core.errors import AscoltoError, ConfigError
 from core.kafka import ensure_topics
 from core.settings import Settings
 from streams.enrichers.chain import chain_from_settings
+from web.access import required_token
 
 #: How long children get to commit and close after SIGTERM before they are killed.
 STOP_TIMEOUT = 60.0
@@ -339,6 +340,7 @@ def run_workers(settings: Settings, processes: int, log_level: str | None = None
     # A bad enricher configuration or an unreachable Kafka is one sentence here, not N children
     # failing three times each.
     chain_from_settings(settings)
+    required_token(settings)  # bound beyond loopback without ASCOLTO_API_TOKEN: refused once, here
     ensure_topics(settings, processes=processes)
     supervisor = Supervisor(settings, slots, log_level=log_level)
     supervisor.say(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from ascolto import launcher
 from ascolto.launcher import readiness_url
 from ascolto.worker import build_worker_app
 from core.errors import ConfigError
@@ -147,3 +148,12 @@ def test_the_token_never_shows_in_logs(tmp_path, caplog):
     with caplog.at_level(logging.DEBUG, logger="aiohttp.access"):
         logging.getLogger("aiohttp.access").debug("GET /api/stats Authorization: Bearer %s", TOKEN)
     assert TOKEN not in caplog.text and "***" in caplog.text
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_worker_command_refuses_an_open_bind_in_one_sentence(tmp_path, processes):
+    env = launcher.child_env({"web_bind": "0.0.0.0", "data_dir": tmp_path})
+    env.pop("ASCOLTO_API_TOKEN", None)
+    out = launcher.run(["worker", "--processes", processes], env=env, timeout=120)
+    assert out.returncode != 0
+    assert "set ASCOLTO_API_TOKEN" in out.stderr and "Traceback" not in out.stderr
