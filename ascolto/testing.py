@@ -40,7 +40,7 @@ from core.kafka import TopicNames, ensure_topics, kafka_client_config
 from core.settings import Settings
 from elastic.client import async_es_client, es_client
 from elastic.lifecycle import PostsIndex
-from schemas import EnrichedPost, RawPost, raw_post
+from schemas import EnrichedPost, RawPost, new_alert, raw_post
 from streams.enrichers import EnrichmentChain
 
 T = TypeVar("T")
@@ -62,7 +62,6 @@ def make_alert(**fields: Any) -> dict[str, Any]:
     """A valid firing Alert v1 (negative posts about billing, in English, five long samples); any field can be
     overridden, unchecked, as in :func:`make_post`. For the notifier's messages and channels."""
     alert: dict[str, Any] = {
-        "id": "0" * 31 + "1",
         "rule": "billing_negative",
         "key": "billing",
         "key_kind": "topic",
@@ -85,9 +84,8 @@ def make_alert(**fields: Any) -> dict[str, Any]:
         "samples": [{"id": f"test:p{i}", "text": f"post {i} " + "x" * 400, "author": f"user{i}"} for i in range(5)],
         "search": {"cli": "ascolto search --topic billing", "url": "http://127.0.0.1:6066/api/search?topic=billing"},
         "created_at": "2026-05-04T10:10:05Z",
-        "schema_version": 1,
     }
-    return {**alert, **fields}
+    return dict(new_alert(**{**alert, **fields}))  # the id from rule, key and window unless one is given
 
 
 def run_enricher(

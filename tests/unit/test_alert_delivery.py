@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ascolto.testing import free_port, make_alert
 from core.settings import Settings
+from schemas import validate
 from streams.alerting import channels, messages, outbox, signing
 from streams.alerting.delivery import deliver, message_for
 from streams.alerting.rules import EmailChannel, Subscriber, parse_rules
@@ -26,6 +27,10 @@ def subscriber(text: str) -> Subscriber:
         "rules:\n  - name: r\n    kind: volume_spike\n    subscribers:\n      - " + text + "\n", source="t.yaml"
     )
     return rules.rules[0].subscribers[0]
+
+
+def test_the_sample_alert_is_a_valid_alert_v1() -> None:
+    validate("alert", make_alert())
 
 
 # --- signatures -------------------------------------------------------------------------------
