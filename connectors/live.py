@@ -82,6 +82,7 @@ class CheckpointStore:
     """A source's checkpoint as a JSON file, replaced atomically (a crash leaves the old one or the new one)."""
 
     def __init__(self, directory: Path, name: str) -> None:
+        self.name = name
         self.path = directory / f"{name}.json"
 
     def load(self) -> Checkpoint:
@@ -185,9 +186,13 @@ async def run_live(
     stop = stop or asyncio.Event()
     backoff = backoff or Backoff()
     report = LiveReport()
-    received = metrics.LIVE_RECEIVED.labels(source.name)
-    reconnects = metrics.LIVE_RECONNECTS.labels(source.name)
-    lag = metrics.LIVE_LAG.labels(source.name)
+    # Metrics and logs name the run by its checkpoint: one source class may run several times in a process.
+    name = store.name
+    received = metrics.LIVE_RECEIVED.labels(name)
+    published = metrics.LIVE_PUBLISHED.labels(name)
+    rejected = metrics.LIVE_REJECTED.labels(name)
+    reconnects = metrics.LIVE_RECONNECTS.labels(name)
+    lag = metrics.LIVE_LAG.labels(name)
     checkpoint = store.load()
     pending: Checkpoint | None = None
     unflushed = 0
@@ -216,12 +221,15 @@ async def run_live(
                 if isinstance(item.post, Rejected):
                     producer.reject(item.post.original, item.post.reason)
                     report.rejected += 1
+                    rejected.inc()
                 elif publish_one(producer, item.post):
                     report.published += 1
+                    published.inc()
                     if (seconds := _lag_seconds(item.post)) is not None:
                         lag.set(seconds)
                 else:
                     report.rejected += 1
+                    rejected.inc()
                 if item.checkpoint is not None:
                     pending = item.checkpoint
                 unflushed += 1
@@ -238,7 +246,7 @@ async def run_live(
             wait = backoff.next(exc.retry_after)
             report.reconnects += 1
             reconnects.inc()
-            log.warning("%s is unavailable (%s); reconnecting in %.1f s", source.name, exc.reason, wait)
+            log.warning("%s is unavailable (%s); reconnecting in %.1f s", name, exc.reason, wait)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except TimeoutError:

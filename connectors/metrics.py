@@ -13,7 +13,15 @@ RECORDS_ACKED = Counter("ascolto_connector_acked_total", "Records Kafka acknowle
 DELIVERY_ERRORS = Counter("ascolto_connector_delivery_errors_total", "Records Kafka refused, by source.", ["source"])
 
 # --- long-running sources (connectors/live.py) ---------------------------------------------------
+# Labelled by the running source's name (its checkpoint's: ``rss``, ``mastodon-<host>-tag-<tag>``, a sources
+# file entry's ``name``), so two Mastodon instances in one process are two series; bounded by what is configured.
 LIVE_RECEIVED = Counter("ascolto_connector_received_total", "Items a live source received, by source.", ["source"])
+LIVE_PUBLISHED = Counter(
+    "ascolto_connector_published_total", "Posts a live source handed to Kafka, by source.", ["source"]
+)
+LIVE_REJECTED = Counter(
+    "ascolto_connector_rejected_total", "Items of a live source sent to the dead-letter topic, by source.", ["source"]
+)
 LIVE_RECONNECTS = Counter(
     "ascolto_connector_reconnects_total", "Times a live source lost its network and reconnected.", ["source"]
 )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ascolto.testing import make_post
 from connectors.base import Rejected
@@ -164,3 +165,19 @@ def test_a_source_that_goes_quiet_still_gets_the_checkpoint_of_its_last_post(tmp
         return saved_while_running
 
     assert asyncio.run(main()) == {"last": 1} and producer.acked == ["test:1"]
+
+
+def _live_metric(family: str, name: str) -> float:
+    return REGISTRY.get_sample_value(f"ascolto_connector_{family}_total", {"source": name}) or 0.0
+
+
+def test_metrics_name_each_running_source_by_its_checkpoint_so_two_instances_are_two_series(tmp_path):
+    def counts(name: str) -> tuple[float, ...]:
+        return tuple(_live_metric(family, name) for family in ("received", "published", "rejected", "reconnects"))
+
+    before = {name: counts(name) for name in ("numbers-a", "numbers-b")}
+    run(Numbers(10, drop_after=6), CheckpointStore(tmp_path, "numbers-a"), FakeProducer())
+    run(Numbers(4), CheckpointStore(tmp_path, "numbers-b"), FakeProducer())
+    grew = {name: tuple(a - b for a, b in zip(counts(name), before[name], strict=True)) for name in before}
+    # received, published, rejected (post 3 is a reject), reconnects (one dropped connection for a)
+    assert grew == {"numbers-a": (10, 9, 1, 1), "numbers-b": (4, 3, 1, 0)}
