@@ -9,12 +9,11 @@ then its resolution.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +22,6 @@ import orjson
 import typer
 from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import ApiError
-from prometheus_client.parser import text_string_to_metric_families
 from rich.markup import escape
 
 from ascolto.cli.connect_cmd import run_source
@@ -31,6 +29,7 @@ from ascolto.cli.output import console
 from ascolto.cli.stack_cmd import up
 from ascolto.demo_receiver import SECRET_ENV, DemoReceiver, demo_secret
 from ascolto.launcher import BackgroundWorker
+from ascolto.metrics_reading import metric_total
 from ascolto.resources import deploy_path
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
 from core.errors import AscoltoError
@@ -240,18 +239,8 @@ def _metric_total(proc: BackgroundWorker, family_name: str, **labels: str) -> in
     port, processes = status.metrics_port, status.processes
     total = 0.0
     for i in range(processes if port and proc.pid() is not None else 0):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port + i}/metrics", timeout=2) as response:
-                text = response.read().decode()
-        except (urllib.error.URLError, OSError):
-            continue
-        for family in text_string_to_metric_families(text):
-            if family.name == family_name:
-                total += sum(
-                    sample.value
-                    for sample in family.samples
-                    if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items())
-                )
+        with contextlib.suppress(OSError):  # a process not answering (yet) counts as nothing
+            total += metric_total(port + i, family_name, timeout=2, **labels)
     return int(total)
 
 
