@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from elasticsearch import ApiError, NotFoundError
 from elasticsearch.helpers import scan
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from ascolto.metrics_reading import metric_total
 from ascolto.testing import LocalPipeline, wait_for
 from core.kafka import kafka_client_config
 
@@ -229,10 +228,4 @@ def indexed_metric(pipeline: LocalPipeline) -> Callable[[], float]:
 
 def metric(pipeline: LocalPipeline, name: str) -> float:
     """A worker metric's value (summed over its labels); 0 when it has no sample yet."""
-    url = f"http://127.0.0.1:{pipeline.settings.metrics_port}/metrics"
-    body = urllib.request.urlopen(url, timeout=10).read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.splitlines()
-        if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{")
-    )
+    return metric_total(pipeline.settings.metrics_port, name)

@@ -55,17 +55,17 @@ def test_file_is_indexed_exactly_once_with_vader_sentiment_and_replays_are_idemp
 
 
 def test_worker_metrics_count_what_happened(pipeline, tmp_path):
-    import urllib.request
+    from ascolto.metrics_reading import samples_of, scrape
 
     write_posts(tmp_path / "few.jsonl", 25, seed=3)
     pipeline.start_worker()
     pipeline.cli("connect", "file", str(tmp_path / "few.jsonl"))
     pipeline.wait_count(25)
-    body = urllib.request.urlopen(f"http://127.0.0.1:{pipeline.settings.metrics_port}/metrics").read().decode()
-    assert "ascolto_posts_enriched_total 25.0" in body
-    assert "ascolto_docs_indexed_total 25.0" in body
+    samples = scrape(pipeline.settings.metrics_port)
+    assert [s.value for s in samples_of(samples, "ascolto_posts_enriched_total")] == [25.0]
+    assert [s.value for s in samples_of(samples, "ascolto_docs_indexed_total")] == [25.0]
     # The enrich agent's records carry their key and created_at header: the index sink never decodes them.
-    assert "ascolto_index_decoded_total 0.0" in body
+    assert [s.value for s in samples_of(samples, "ascolto_index_decoded_total")] == [0.0]
 
 
 def test_connector_metrics_count_acknowledged_records(pipeline):

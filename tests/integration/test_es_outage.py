@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
+from ascolto.metrics_reading import metric_total
 from ascolto.testing import wait_for
 from connectors.generator import GeneratorSource
 
@@ -17,14 +17,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
-
-
-def metric(port: int, name: str) -> float | None:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 def stack(*args: str) -> None:
@@ -44,17 +36,17 @@ def test_outage_loses_nothing_duplicates_nothing_and_stays_bounded(pipeline):
     try:
         pipeline.publish(during)  # Kafka keeps taking posts while the index is down
         # The worker notices, and keeps running while it waits.
-        wait_for(lambda: metric(port, "ascolto_elasticsearch_up") == 0.0, timeout=120, what="ES marked down")
+        wait_for(lambda: metric_total(port, "ascolto_elasticsearch_up") == 0.0, timeout=120, what="ES marked down")
         enriched = wait_for(
             lambda: (
-                (metric(port, "ascolto_posts_enriched_total") or 0) >= len(posts)
-                and metric(port, "ascolto_posts_enriched_total")
+                metric_total(port, "ascolto_posts_enriched_total") >= len(posts)
+                and metric_total(port, "ascolto_posts_enriched_total")
             ),
             timeout=120,
             what="all posts enriched while ES is down",
         )
         assert enriched == len(posts)
-        indexed_while_down = metric(port, "ascolto_docs_indexed_total")
+        indexed_while_down = metric_total(port, "ascolto_docs_indexed_total")
         pipeline.assert_worker_alive()
         outage_rss = rss_mib(pipeline.worker.pid)
     finally:
@@ -69,4 +61,4 @@ def test_outage_loses_nothing_duplicates_nothing_and_stays_bounded(pipeline):
         h["_id"] for h in pipeline.es.search(index=pipeline.settings.es_index, size=5000, source=False)["hits"]["hits"]
     ]
     assert len(ids) == len(set(ids)) == len(posts)
-    assert metric(port, "ascolto_elasticsearch_up") == 1.0
+    assert metric_total(port, "ascolto_elasticsearch_up") == 1.0

@@ -4,22 +4,13 @@ real stack: the worker holds what it cannot write, puts the alias back, and inde
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from typing import Any
 
+from ascolto.metrics_reading import metric_total
 from ascolto.testing import LocalPipeline, make_post, wait_for
 from elastic.client import async_es_client
 from elastic.lifecycle import PostsIndex
 from schemas import now_rfc3339
-
-
-def metric(port: int, sample: str) -> float:
-    """A sample of the worker's /metrics, e.g. ``ascolto_index_retries_total{reason="forbidden"}``; 0 if absent."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    for line in body.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def per_index(p: LocalPipeline) -> dict[str, int]:
@@ -50,7 +41,7 @@ def test_write_block_lost_alias_and_deleted_index_lose_nothing_and_keep_the_work
     try:
         pipeline.publish(posts("blocked", 5))
         wait_for(
-            lambda: metric(port, 'ascolto_index_retries_total{reason="forbidden"}') >= 2,
+            lambda: metric_total(port, "ascolto_index_retries_total", reason="forbidden") >= 2,
             timeout=120,
             what="the index sink holding the blocked batch",
         )
