@@ -3,9 +3,10 @@ the summary counts results per marker.
 
 `tests/unit` runs with no server and no JVM; `tests/integration` needs the real local Kafka and
 Elasticsearch (see tests/integration/conftest.py); `tests/faults` starts a private Kafka and
-Elasticsearch of its own, to kill and freeze them (see tests/faults/conftest.py). The marker
+Elasticsearch of its own, to kill and freeze them (see tests/faults/conftest.py); `tests/browser`
+drives Debian's Chromium headless (see tests/browser/conftest.py). The marker
 comes from the folder so it cannot be forgotten: `pytest -m unit`, `pytest -m integration` and
-`pytest -m faults` select exactly those folders.
+`pytest -m faults` (and `-m browser`) select exactly those folders.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from tests.environment import in_ci
 
 TESTS = Path(__file__).resolve().parent
-KINDS = ("unit", "integration", "faults")
+KINDS = ("unit", "integration", "faults", "browser")
 INSTALL_HINT = "run `make tools` or install it yourself"
 
 
@@ -33,7 +34,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         except ValueError:
             continue  # collected from outside tests/ (a path given by hand): not this suite's business
         if kind not in KINDS:
-            raise pytest.UsageError(f"{item.nodeid}: put tests under tests/unit, tests/integration or tests/faults.")
+            raise pytest.UsageError(
+                f"{item.nodeid}: put tests under tests/unit, tests/integration, tests/faults or tests/browser."
+            )
         item.add_marker(kind)
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The two commands the tests use besides Python: kcat (an independent Kafka client that reads what
-# our connector wrote) and promtool (checks deploy/prometheus). Installs what is missing, once:
+# The commands the tests use besides Python: kcat (an independent Kafka client that reads what
+# our connector wrote), promtool (checks deploy/prometheus) and Chromium (tests/browser drives it
+# headless with Playwright). Installs what is missing, once:
 #   kcat      from apt (Debian/Ubuntu), as root or with password-less sudo;
+#   chromium  from apt too, with one font for legible screenshots (Playwright's own browser
+#             download is not used: Debian's build is);
 #   promtool  taken out of Debian's prometheus package into BIN_DIR (default .venv/bin), so no
 #             Prometheus server gets installed or started on a developer's machine.
 # When neither way works it prints one sentence saying what to install and exits 0: the tests
@@ -13,11 +16,13 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "$bin_dir/$1" ]; }
 missing=()
 have kcat || missing+=(kcat)
 have promtool || missing+=(promtool)
+have chromium || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 give_up() {
   echo "Tests need ${missing[*]}, which could not be installed here ($1): install them yourself" \
-       "(Debian/Ubuntu: \`apt-get install kcat prometheus\`; macOS: \`brew install kcat prometheus\`)," \
+       "(Debian/Ubuntu: \`apt-get install kcat prometheus chromium\`; macOS: \`brew install kcat prometheus\`" \
+       "and Chromium)," \
        "until then the tests that use them are skipped."
   exit 0
 }
@@ -36,6 +41,10 @@ as_root apt-get update -qq || give_up "apt-get update failed"
 if ! have kcat; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kcat >/dev/null \
     || give_up "apt-get install kcat failed"
+fi
+if ! have chromium; then
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null \
+    || give_up "apt-get install chromium failed"
 fi
 if ! have promtool; then
   work=$(mktemp -d)
