@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## kcat and promtool, which two tests use; says in one sentence what to install if it cannot.
+## kcat, promtool and Chromium, which some tests use; says in one sentence what to install if it cannot.
 tools:
 	@deploy/local/install-test-tools.sh $(BIN)
 
