@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from schemas.timestamps import to_datetime
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$")
@@ -38,10 +40,9 @@ def time_of(value: str, now: datetime, what: str = "since") -> datetime:
         return now
     parse_time(value, what)  # the same error for anything else
     try:
-        moment = datetime.fromisoformat(value)
+        return to_datetime(value)
     except ValueError:
         raise ValueError(f"{what} {value!r} is not a valid ISO date") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def listed_param(params: Mapping[str, Any], name: str) -> list[str]:
@@ -75,6 +76,7 @@ class PostFilters:
     author: list[str] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
+    term: list[str] = field(default_factory=list)  # watch terms (entities.watch_terms)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], default_since: str | None = None) -> PostFilters:
@@ -84,6 +86,7 @@ class PostFilters:
             topic=listed_param(params, "topic"),
             source=listed_param(params, "source"),
             author=listed_param(params, "author"),
+            term=listed_param(params, "term"),
             since=params.get("since") or default_since,
             until=params.get("until") or None,
         )
@@ -96,7 +99,7 @@ class PostFilters:
         filters: list[dict[str, Any]] = []
         for name, es_field in (
             ("lang", "lang"), ("sentiment", "sentiment.label"), ("topic", "topics"),
-            ("source", "source"), ("author", "author.handle"),
+            ("source", "source"), ("author", "author.handle"), ("term", "entities.watch_terms"),
         ):  # fmt: skip
             values = getattr(self, name)
             if values:

@@ -35,7 +35,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -46,6 +45,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 from core.settings import Settings
 from elastic.lifecycle import PostsIndex
 from schemas import now_rfc3339
+from schemas.timestamps import to_epoch
 from schemas.wire import CREATED_AT_HEADER, CREATED_AT_INFERRED_HEADER
 from streams import metrics
 from streams.batching import Message, plan_requests
@@ -140,7 +140,7 @@ def _what_to_do(status: int, alias: str) -> str:
 
 def _created_ms(created_at: object) -> int | None:
     try:
-        return int(datetime.fromisoformat(str(created_at)).timestamp() * 1000)
+        return int(to_epoch(str(created_at)) * 1000)
     except ValueError:
         return None
 

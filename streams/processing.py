@@ -19,6 +19,7 @@ from typing import cast
 
 from core.settings import Settings, get_settings
 from schemas import EnrichedPost, InvalidMessage, RawPost, decode_raw_post, dumps, validate
+from schemas.timestamps import to_datetime
 from streams.enrichers import EnricherFailed, EnrichmentChain
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class DateWindow:
 
     def check(self, created_at: str, now: float) -> None:
         """Raise :class:`InvalidMessage` (stage validate) when ``created_at`` (canonical RFC 3339) is outside."""
-        when = datetime.fromisoformat(created_at)
+        when = to_datetime(created_at)
         if when.timestamp() - now > self.max_future_seconds:
             raise InvalidMessage(
                 f"created_at {created_at} is more than {self.max_future_seconds:g} s ahead of the worker's clock "
