@@ -58,6 +58,7 @@ from core.kafka import kafka_client_config
 from core.settings import Settings
 from elastic.client import es_client
 from schemas import RawPost, now_rfc3339
+from schemas.timestamps import to_epoch
 from streams.enrichers.chain import chain_from_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -278,7 +279,7 @@ class Searchable:
         now = time.time()
         for hit in resp["hits"]["hits"]:
             self.seen[hit["_id"]] = now
-            self.created[hit["_id"]] = datetime.fromisoformat(hit["_source"]["created_at"]).timestamp()
+            self.created[hit["_id"]] = to_epoch(hit["_source"]["created_at"])
         found = {hit["_id"] for hit in resp["hits"]["hits"]}
         self.pending = [i for i in self.pending if i not in found]
 

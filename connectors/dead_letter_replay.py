@@ -28,6 +28,7 @@ from core.kafka import TopicNames, kafka_client_config, unreachable
 from core.settings import Settings
 from schemas import ENRICHED_POST_HEADERS, RAW_POST_HEADERS
 from schemas.dead_letters import original_of
+from schemas.timestamps import to_datetime
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class StoredLetter:
         """When it was dead-lettered: the letter's ``at``, else the record's timestamp."""
         if self.letter and isinstance(self.letter.get("at"), str):
             try:
-                return datetime.fromisoformat(self.letter["at"]).astimezone(UTC)
+                return to_datetime(self.letter["at"]).astimezone(UTC)
             except ValueError:
                 pass
         return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
@@ -132,13 +133,13 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     if duration:
         return now - timedelta(seconds=float(duration.group(1)) * _UNIT_SECONDS[duration.group(2)])
     try:
-        when = datetime.fromisoformat(text.strip())
+        when = to_datetime(text.strip())
     except ValueError:
         raise ValueError(
             f"{text!r} is neither a time (2025-01-31, 2025-01-31T08:00:00Z) nor a duration ago "
             "(30m, 12h, 7d, 2w): give one of those."
         ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.astimezone(UTC)
 
 
 def read_dead_letters(

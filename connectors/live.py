@@ -29,7 +29,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from connectors.base import Rejected, publish_one
 from connectors.producer import PostProducer
 from core.errors import AscoltoError
 from schemas import RawPost
+from schemas.timestamps import to_epoch
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +136,10 @@ class LiveReport:
 
 def _lag_seconds(post: RawPost) -> float | None:
     try:
-        created = datetime.fromisoformat(str(post["created_at"]).replace("Z", "+00:00"))
+        created = to_epoch(str(post["created_at"]))
     except (KeyError, ValueError):
         return None
-    return max(0.0, time.time() - created.timestamp())
+    return max(0.0, time.time() - created)
 
 
 async def _until_stopped(

@@ -37,6 +37,7 @@ from connectors.live import Checkpoint, Item, LiveSource, SourceRefused, SourceU
 from schemas import RawPost
 from schemas.contracts import Metrics
 from schemas.posts import post_id, raw_post
+from schemas.timestamps import to_datetime
 
 SOURCE = "mastodon"
 TIMELINES = ("public", "local", "mentions")
@@ -129,7 +130,7 @@ def retry_after(headers: Any) -> float | None:
     reset = headers.get("X-RateLimit-Reset")
     if reset:
         try:
-            return max(0.0, (datetime.fromisoformat(reset.replace("Z", "+00:00")) - now).total_seconds())
+            return max(0.0, (to_datetime(reset) - now).total_seconds())
         except ValueError:
             return None
     return None

@@ -22,6 +22,7 @@ from connectors.dead_letter_replay import (
 from core.kafka import TopicNames
 from core.settings import get_settings
 from schemas.dead_letters import is_base64
+from schemas.timestamps import epoch_to_rfc3339
 
 app = typer.Typer(
     help="Dead letters (posts.dlq): list them, show one in full, replay the fixable ones.", no_args_is_help=True
@@ -149,7 +150,7 @@ def _print_letter(stored: StoredLetter, dlq: str) -> None:
         ("post id", stored.post_id or "(no key)"),
         ("stage", stored.stage),
         ("reason", stored.reason),
-        ("at", stored.at.isoformat(timespec="milliseconds").replace("+00:00", "Z")),
+        ("at", epoch_to_rfc3339(stored.at.timestamp())),
         ("read from", stored.source or "(rejected by a connector)"),
     ]
     letter = stored.letter or {}

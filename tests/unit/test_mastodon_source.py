@@ -112,6 +112,11 @@ def test_retry_after_in_seconds_http_date_or_rate_limit_reset():
     assert retry_after({}) is None
 
 
+def test_a_rate_limit_reset_without_an_offset_is_utc_not_a_crash():
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    assert 25 < retry_after({"X-RateLimit-Reset": later.replace(tzinfo=None).isoformat()}) <= 30  # type: ignore[operator]
+
+
 def test_a_malformed_status_is_rejected_with_a_reason_and_still_moves_the_checkpoint():
     source = MastodonSource("https://mastodon.social", hashtag="x")
     item, sid = source._item(b"{not json", 5)
