@@ -94,7 +94,7 @@ function every(ms, task) {
 
 function switchLanguage(lang) {
   setLanguage(lang);
-  for (const button of document.querySelectorAll("[data-lang]")) {
+  for (const button of document.querySelectorAll(".lang-switch button[data-lang]")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
   if (needsToken) banner.textContent = t("error_token");
@@ -103,6 +103,7 @@ function switchLanguage(lang) {
   alerts.render();
   health.render();
   detail.render();
+  feed.relabel();
   for (const button of document.querySelectorAll(".posts .post-open")) button.textContent = t("details");
   for (const badge of document.querySelectorAll(".posts .badge[data-sentiment]")) {
     badge.lastElementChild.textContent = t(badge.dataset.sentiment);
@@ -117,7 +118,7 @@ if (address.searchParams.has("token")) {
   window.history.replaceState(null, "", address.pathname + address.search + address.hash);
 }
 
-for (const button of document.querySelectorAll("[data-lang]")) {
+for (const button of document.querySelectorAll(".lang-switch button[data-lang]")) {
   button.addEventListener("click", () => switchLanguage(button.dataset.lang));
 }
 form.addEventListener("submit", (event) => {

@@ -23,6 +23,17 @@ export class Feed {
     this.announceTimer = null;
     this.retryTimer = null;
     this.generation = 0;
+    this.statusKey = "";
+  }
+
+  /** The status line by its i18n key, so a language switch can say it again. */
+  say(key) {
+    this.statusKey = key;
+    this.status.textContent = t(key);
+  }
+
+  relabel() {
+    if (this.statusKey) this.status.textContent = t(this.statusKey);
   }
 
   /** (Re)connect with ``filters``: the list starts again with the server's latest matching posts. */
@@ -32,13 +43,13 @@ export class Feed {
     const generation = ++this.generation;
     this.list.replaceChildren();
     this.list.setAttribute("aria-busy", "true");
-    this.status.textContent = t("feed_connecting");
+    this.say("feed_connecting");
     const url = "/api/feed" + query(filters);
     const source = new EventSource(url, { withCredentials: true });
     this.source = source;
     source.addEventListener("open", () => {
       if (generation !== this.generation) return;
-      this.status.textContent = t("feed_live");
+      this.say("feed_live");
       this.list.removeAttribute("aria-busy");
     });
     source.addEventListener("post", (event) => {
@@ -54,7 +65,7 @@ export class Feed {
     source.addEventListener("error", () => {
       if (generation !== this.generation) return;
       if (source.readyState === EventSource.CONNECTING) {
-        this.status.textContent = t("feed_reconnecting");
+        this.say("feed_reconnecting");
       } else {
         // Closed: the server answered with an error instead of a stream. Ask again to read its sentence.
         this.explainRefusal(url, generation);
@@ -80,10 +91,12 @@ export class Feed {
         // keep the status line
       }
       if (generation !== this.generation) return;
+      this.statusKey = "";
       this.fail(new ApiError(response.status, sentence), this.status);
       if (response.status !== 400 && response.status !== 401) this.retryLater(generation);
     } catch {
       if (generation !== this.generation) return;
+      this.statusKey = "";
       this.fail(new ApiError(0, ""), this.status);
       this.retryLater(generation);
     }

@@ -9,7 +9,11 @@ function readiness(ready) {
   if (typeof ready === "boolean") return { ok: ready, why: "" };
   if (ready && typeof ready === "object") {
     const ok = Boolean(ready.ready ?? ready.ok);
-    const why = Array.isArray(ready.problems) ? ready.problems.join("; ") : typeof ready.reason === "string" ? ready.reason : "";
+    const checks = ready.checks && typeof ready.checks === "object" ? ready.checks : {};
+    const why = Object.entries(checks)
+      .filter(([, verdict]) => verdict !== "ok")
+      .map(([name, verdict]) => `${name}: ${verdict}`)
+      .join("; ");
     return { ok, why };
   }
   return { ok: false, why: "" };
@@ -41,7 +45,9 @@ export class Health {
     if (!data) return;
     const { ok, why } = readiness(data.ready);
     const es = (data.elasticsearch && data.elasticsearch.status) || "unreachable";
-    const lag = (data.lag || []).reduce((sum, row) => sum + (row.lag || 0), 0);
+    // A figure the worker could not have (Kafka down) is null: shown as a dash, not as zero.
+    const number = (value, options) => (typeof value === "number" ? formatNumber(value, options) : "–");
+    const lag = Array.isArray(data.lag) ? number(data.lag.reduce((sum, row) => sum + (row.lag || 0), 0)) : "–";
     const panel = document.getElementById("health");
     Object.assign(panel.dataset, { ready: String(ok), es, deadLetters: String(data.dead_letters_last_hour ?? 0) });
     this.status.textContent = t("updated", { time: formatTime(this.at, { timeStyle: "medium" }) });
@@ -49,8 +55,8 @@ export class Health {
     clear(this.summary).append(
       ...fact(t("ready"), ok ? t("ready_yes") : `${t("ready_no")}${why ? ` (${why})` : ""}`, ok ? "ok" : "bad"),
       ...fact(t("es_status"), t(`es_${es}`), `es-${es}`),
-      ...fact(t("dead_letters"), formatNumber(data.dead_letters_last_hour ?? 0)),
-      ...fact(t("total_lag"), formatNumber(lag)),
+      ...fact(t("dead_letters"), number(data.dead_letters_last_hour)),
+      ...fact(t("total_lag"), lag),
     );
     clear(this.stages);
     for (const row of data.stages || []) {
@@ -59,7 +65,7 @@ export class Health {
           "tr",
           { dataset: { stage: row.stage } },
           el("th", { scope: "row", text: t(`stage_${row.stage}`) }),
-          el("td", { text: formatNumber(row.posts_per_second ?? 0, { maximumFractionDigits: 1 }) }),
+          el("td", { text: number(row.posts_per_second, { maximumFractionDigits: 1 }) }),
         ),
       );
     }
@@ -69,9 +75,9 @@ export class Health {
         el(
           "tr",
           {},
-          el("th", { scope: "row", text: row.topic }),
-          el("td", { text: formatNumber(row.partition ?? 0) }),
-          el("td", { text: formatNumber(row.lag ?? 0) }),
+          el("th", { scope: "row", text: row.group ? `${row.topic} (${row.group})` : row.topic }),
+          el("td", { text: number(row.partition) }),
+          el("td", { text: number(row.lag) }),
         ),
       );
     }
