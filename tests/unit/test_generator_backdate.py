@@ -7,10 +7,11 @@ import pytest
 
 from connectors.generator import Burst, GeneratorSource
 from schemas import validate
+from schemas.timestamps import to_datetime
 
 
 def _time(post: dict) -> datetime:
-    return datetime.fromisoformat(post["created_at"].replace("Z", "+00:00"))
+    return to_datetime(post["created_at"])
 
 
 def test_backdated_posts_spread_over_the_past_in_order_with_the_burst_at_one_time():
