@@ -1,5 +1,5 @@
 // Building the page's elements. Text from posts and the API only ever goes in as textContent
-// or attribute values (never innerHTML): a hostile post's markup shows as text.
+// or attribute values, never parsed as HTML: a hostile post's markup shows as text.
 
 /** A new element: ``el("li", {class: "x", dataset: {id}}, child, "text", ...)``. */
 export function el(tag, attrs = {}, ...children) {
