@@ -79,6 +79,28 @@ def raw_ids(pipeline: LocalPipeline, expected: int) -> list[str]:
     return [r.key.decode() for r in pipeline.read(pipeline.topics.raw, expected)]
 
 
+def refusal(pipeline: LocalPipeline, port: int, store_dir: Path, token: str, mentions: bool = False) -> BaseException:
+    """What a run against a fake instance that refuses ``token`` stops with (it must stop, refused)."""
+
+    async def scenario() -> BaseException | None:
+        runner = await serve(FakeMastodon(), port)
+        try:
+            run = Run(pipeline, port, store_dir, token=token, mentions=mentions)
+            try:
+                await asyncio.wait_for(run.task, timeout=30)
+            except SourceRefused as exc:
+                return exc
+            finally:
+                run.producer.close()
+            return None
+        finally:
+            await runner.cleanup()
+
+    refused = asyncio.run(scenario())
+    assert isinstance(refused, SourceRefused)
+    return refused
+
+
 def test_every_status_once_through_drops_429_500_and_a_malformed_status(deployment, tmp_path):
     port = free_port()
 
@@ -153,24 +175,7 @@ def test_a_restart_backfills_what_was_posted_meanwhile_without_gap_or_duplicate(
 
 def test_a_bad_token_stops_the_source_with_one_sentence_naming_the_variable(deployment, tmp_path):
     port = free_port()
-
-    async def scenario() -> BaseException | None:
-        fake = FakeMastodon()
-        runner = await serve(fake, port)
-        try:
-            run = Run(deployment, port, tmp_path, token="wrong")
-            try:
-                await asyncio.wait_for(run.task, timeout=30)
-            except SourceRefused as exc:
-                return exc
-            finally:
-                run.producer.close()
-            return None
-        finally:
-            await runner.cleanup()
-
-    refused = asyncio.run(scenario())
-    assert isinstance(refused, SourceRefused)
+    refused = refusal(deployment, port, tmp_path, token="wrong")
     assert str(refused) == (
         f"127.0.0.1:{port} refused the access token (401) for the streaming API; "
         "set ASCOLTO_MASTODON_TOKEN to a valid token with the read scope."
@@ -324,24 +329,7 @@ def test_mentions_with_a_bad_or_too_narrow_token_stop_with_one_sentence_naming_t
     deployment, tmp_path, token, answer
 ):
     port = free_port()
-
-    async def scenario() -> BaseException | None:
-        fake = FakeMastodon()
-        runner = await serve(fake, port)
-        try:
-            run = Run(deployment, port, tmp_path, token=token, mentions=True)
-            try:
-                await asyncio.wait_for(run.task, timeout=30)
-            except SourceRefused as exc:
-                return exc
-            finally:
-                run.producer.close()
-            return None
-        finally:
-            await runner.cleanup()
-
-    refused = asyncio.run(scenario())
-    assert isinstance(refused, SourceRefused)
+    refused = refusal(deployment, port, tmp_path, token=token, mentions=True)
     assert str(refused) == (
         f"127.0.0.1:{port} {answer} for the streaming API; "
         "set ASCOLTO_MASTODON_TOKEN to a valid token with the read:notifications scope."
