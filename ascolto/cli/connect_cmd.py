@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ascolto.cli.output import console, fail
-from ascolto.metrics_endpoint import serve_metrics
+from ascolto.metrics_endpoint import serve_connector_metrics
 from connectors.base import PublishReport, Source, publish_all
 from connectors.file import Columns, FileSource
 from connectors.generator import DEFAULT_BRANDS, Burst, GeneratorSource
@@ -35,7 +35,7 @@ def run_source(source: Source, rate: float | None, *, quiet: bool = False, metri
     """Publish a source with a progress bar and a one-line summary (and /metrics when a port is given)."""
     settings = get_settings()
     if metrics_port:
-        serve_metrics(metrics_port, settings.metrics_bind)
+        serve_connector_metrics(metrics_port, settings)
     with PostProducer(settings, stage=f"connector:{source.name}") as producer:
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
@@ -56,7 +56,7 @@ def run_live_source(source: LiveSource, *, metrics_port: int = 0, checkpoint_nam
     ``checkpoint_name`` (default: the source's name) keeps apart several runs of one source (two instances)."""
     settings = get_settings()
     if metrics_port:
-        serve_metrics(metrics_port, settings.metrics_bind)
+        serve_connector_metrics(metrics_port, settings)
     store = CheckpointStore(settings.data_dir / "connectors", checkpoint_name or source.name)
 
     async def main() -> LiveReport:
@@ -115,7 +115,7 @@ def run_sources_file(path: Path, *, check: bool = False, metrics_port: int = 0) 
         console.print(f"[green]✓[/] {path}: {len(plan.descriptions)} sources, ready to run")
         return None
     if metrics_port:
-        serve_metrics(metrics_port, settings.metrics_bind)
+        serve_connector_metrics(metrics_port, settings)
     checkpoints = settings.data_dir / "connectors"
 
     def refused(name: str, sentence: str) -> None:
@@ -262,7 +262,7 @@ def http(
     columns = Columns(**{k: v for k, v in given.items() if v}) if any(given.values()) else None
     settings = get_settings()
     if metrics_port:
-        serve_metrics(metrics_port, settings.metrics_bind)
+        serve_connector_metrics(metrics_port, settings)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -1,16 +1,19 @@
 """A real Prometheus (Debian's, as `ascolto stack up --with-prometheus` runs it) scrapes a running
-worker after N posts flowed through the real stack: the pipeline's series are there, through
-Prometheus' own HTTP API, with values that match N."""
+worker after N posts flowed through the real stack, and a running connector that registered itself as
+a target: the pipeline's series are there, through Prometheus' own HTTP API, with values that match N."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from ascolto import launcher
 from ascolto.stack.prometheus import LocalPrometheus
 from ascolto.testing import LocalPipeline, free_port, make_post, wait_for
 from core.settings import Settings
@@ -89,3 +92,66 @@ def test_prometheus_scrapes_the_worker_and_its_series_match_the_posts(pipeline, 
         groups = {g["name"]: g for g in json.load(resp)["data"]["groups"]}
     assert {"ascolto-pipeline", "ascolto-recorded"} <= set(groups)
     assert all(r["health"] != "err" for g in groups.values() for r in g["rules"])
+
+
+def test_prometheus_scrapes_a_connector_that_registered_itself(pipeline, prometheus, tmp_path):
+    """`ascolto connect http --metrics-port P` with the stack's Prometheus set up writes its own target file:
+    nobody writes one by hand, Prometheus finds it, its connector series count the N posts, and the file
+    goes when the connector stops."""
+    port, metrics_port, token = free_port(), free_port(), "scrape-token"
+    env = {**pipeline.env, "ASCOLTO_STACK_DIR": str(prometheus.settings.stack_dir), "ASCOLTO_INGEST_TOKEN": token}
+    log_path = tmp_path / "connector.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            launcher.ascolto_command(
+                "connect", "http", "--port", str(port), "--source", "crm", "--metrics-port", str(metrics_port)
+            ),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    target_file = prometheus.targets_dir / f"connector-{process.pid}.json"
+    try:
+
+        def ingest_up() -> bool:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    return resp.status == 200
+            except OSError:
+                return False
+
+        wait_for(ingest_up, timeout=60, what="the ingest endpoint to answer")
+        assert json.loads(target_file.read_text()) == [{"targets": [f"127.0.0.1:{metrics_port}"]}]
+
+        posts = [make_post(f"Servizio pessimo numero {i}", native_id=f"c{i}") for i in range(N)]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/ingest",
+            data=json.dumps(posts).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            assert resp.status == 202
+            assert json.load(resp)["accepted"] == N
+
+        me = f'instance="127.0.0.1:{metrics_port}"'
+
+        def scraped() -> bool:
+            return (
+                scalar(prometheus, f'ascolto_connector_received_total{{source="crm",{me}}}') == N
+                and scalar(prometheus, f'ascolto_connector_acked_total{{source="http",{me}}}') == N
+            )
+
+        wait_for(scraped, timeout=60, what="Prometheus to scrape the connector's counts of the posts")
+        assert scalar(prometheus, f'up{{job="ascolto-connectors",{me}}}') == 1
+        assert scalar(prometheus, f'ascolto_connector_records_total{{source="http",kind="post",{me}}}') == N
+        assert scalar(prometheus, f'ascolto_connector_delivery_errors_total{{source="http",{me}}}') in (None, 0)
+        assert len(pipeline.read(pipeline.topics.raw, N)) == N  # what the series count is what Kafka has
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, log_path.read_text()
+        assert not target_file.exists(), "the connector left its target file behind"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
