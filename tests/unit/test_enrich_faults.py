@@ -13,33 +13,20 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import faust
 import orjson
 import pytest
 
 from ascolto.testing import make_post
-from core.kafka import TopicNames
 from core.settings import Settings
 from schemas import dumps, to_rfc3339
 from streams.enrich_agent import BatchEnricher, slices
 from streams.enrichers import EnrichmentChain
 from streams.enrichers.base import FunctionEnricher
-from streams.enrichers.chain import chain_from_settings
 from streams.processing import DateWindow, Enriched, Failed, enrich_batch, enrich_message
 from streams.publishing import BatchPublisher
-from streams.stream_topics import StreamTopics
-from tests.unit.test_enrich_batches import PARTITIONS, Event, FakeProducer, Msg, run, sample
+from tests.unit.test_enrich_batches import PARTITIONS, Event, FakeProducer, Msg, chain, run, sample, topics
 
-
-@pytest.fixture(scope="module")
-def chain() -> EnrichmentChain:
-    return chain_from_settings(Settings())
-
-
-@pytest.fixture
-def topics() -> StreamTopics:
-    settings = Settings(topic_prefix="t.", topic_partitions=PARTITIONS)
-    return StreamTopics.declare(faust.App("test-enrich-faults"), TopicNames.of(settings), settings)
+__all__ = ["chain", "topics"]  # the fixtures this module's tests take, shared with test_enrich_batches
 
 
 def nested(depth: int) -> dict[str, Any]:
