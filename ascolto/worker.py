@@ -20,6 +20,7 @@ from elastic.client import async_es_client
 from streams.app import create_app
 from web.access import lock_down
 from web.api import add_api
+from web.console import add_console
 from web.health import add_health, readiness_of
 
 
@@ -30,8 +31,9 @@ def build_worker_app(settings: Settings) -> faust.App:
     es = async_es_client(settings)
     app = create_app(settings, es)
     lock_down(app, settings)  # before any page is added: the guard is part of the web server's setup
-    add_health(app, readiness_of(app, es, settings))
-    add_api(app, es, settings)
+    readiness = readiness_of(app, es, settings)
+    add_health(app, readiness)
+    add_console(app, add_api(app, es, settings), es, settings, readiness)
 
     @app.on_before_shutdown.connect
     async def close_es(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:

@@ -240,6 +240,18 @@ class Settings(BaseSettings):
         10.0, gt=0, le=600, description="Longest a search or stats request (API or CLI) runs before it is stopped."
     )
     api_max_query_terms: int = Field(32, ge=1, le=1024, description="Most terms a search query (q) may have.")
+    console_feed_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often each console live feed asks Elasticsearch for newly indexed posts."
+    )
+    console_feed_settle_seconds: float = Field(
+        3.0, ge=0, le=300, description="Age a post's indexed_at must reach before the live feed sends it (final order)."
+    )
+    console_max_feed_clients: int = Field(
+        20, ge=1, le=1000, description="Console live feeds one worker process serves at once; more get 503."
+    )
+    console_health_cache_seconds: float = Field(
+        5.0, ge=0, le=300, description="How long the console's pipeline health figures are reused."
+    )
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables).")
     metrics_bind: str = Field(
         "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0 for remote scrapes)."

@@ -28,7 +28,7 @@ from elastic.stats import StatsRequest, parse_stats
 
 log = logging.getLogger(__name__)
 
-FILTERS = {"lang", "sentiment", "topic", "source", "author", "since", "until"}
+FILTERS = {"lang", "sentiment", "topic", "term", "source", "author", "since", "until"}
 SEARCH_PARAMS = FILTERS | {"q", "sort", "page", "size"}
 STATS_PARAMS = FILTERS | {"interval", "top"}
 #: Seconds a client turned away (busy, Elasticsearch unreachable or overloaded) is told to wait.
@@ -49,7 +49,7 @@ class Answer:
         return cls(status, {"error": sentence}, retry)
 
 
-def _unknown(params: Mapping[str, Any], known: set[str]) -> str | None:
+def _unknown(params: Mapping[str, Any], known: set[str] | frozenset[str]) -> str | None:
     extra = sorted(set(params) - known)
     return f"unknown parameter(s) {', '.join(extra)}; known: {', '.join(sorted(known))}" if extra else None
 
@@ -83,22 +83,27 @@ class SearchApi:
         def parse(query: Mapping[str, Any]) -> SearchRequest:
             return SearchRequest.from_params(query, max_terms=self.max_terms)
 
-        return await self._serve(params, SEARCH_PARAMS, parse, _render_search, _empty_search)
+        return await self.serve(params, SEARCH_PARAMS, parse, _render_search, _empty_search)
 
     async def stats(self, params: Mapping[str, Any]) -> Answer:
-        return await self._serve(
+        return await self.serve(
             params, STATS_PARAMS, StatsRequest.from_params, lambda st, resp: parse_stats(resp, st), _empty_stats
         )
 
-    async def _serve(
+    async def serve(
         self,
         params: Mapping[str, Any],
-        known: set[str],
+        known: set[str] | frozenset[str],
         parse: Callable[[Mapping[str, Any]], Any],
         render: Callable[[Any, Mapping[str, Any]], Any],
         empty: Callable[[Any], Any],
+        index: str | None = None,
     ) -> Answer:
-        """Validate the parameters (400 on anything wrong), run the search if a slot is free, render its answer."""
+        """Validate the parameters (400 on anything wrong), run the search if a slot is free, render its answer.
+
+        ``parse`` returns an object with ``body()``; ``render`` may return an :class:`Answer` (a 404, say)
+        instead of a body. ``index``: another index than the posts' (the alerts').
+        """
         problem = _unknown(params, known)
         if problem:
             return Answer.error(400, problem)
@@ -113,13 +118,16 @@ class SearchApi:
             )
         self.in_flight += 1
         try:
-            resp = await self.client.search(index=self.index, **time_limited(parsed.body(), self.timeout))
-            return Answer(200, render(parsed, complete(resp.body, self.timeout)))
+            body = time_limited(parsed.body(), self.timeout)
+            resp = await self.client.search(index=index or self.index, **body)
+            rendered = render(parsed, complete(resp.body, self.timeout))
+            return rendered if isinstance(rendered, Answer) else Answer(200, rendered)
         except (SearchTimedOut, ConnectionTimeout):
             log.info("search stopped after its time limit of %gs: %s", self.timeout, dict(params))
             return Answer.error(504, str(SearchTimedOut(self.timeout)).rstrip("."))
         except NotFoundError:
-            return Answer(200, empty(parsed))  # nothing indexed yet
+            nothing = empty(parsed)  # nothing indexed yet
+            return nothing if isinstance(nothing, Answer) else Answer(200, nothing)
         except TransportConnectionError:
             return Answer.error(503, "Elasticsearch is unreachable; try again shortly")
         except ApiError as exc:
