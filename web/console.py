@@ -80,8 +80,12 @@ def serve_static(root: Path, relative: str) -> aioweb.StreamResponse:
     path = static_file(root, relative)
     if path is None:
         return aioweb.json_response({"error": f"no such console file: {relative}"}, status=404)
+    kind, _ = mimetypes.guess_type(path.name)  # aiohttp's own table ignores the types added above
+    if kind and kind.startswith("text/"):
+        kind += "; charset=utf-8"  # the page's files are UTF-8 (Italian text)
+    headers = {"Cache-Control": "no-cache", "Content-Type": kind or "application/octet-stream"}
     # no-cache = revalidate each time: an upgraded worker serves the new page at once.
-    return aioweb.FileResponse(path, headers={"Cache-Control": "no-cache"})
+    return aioweb.FileResponse(path, headers=headers)
 
 
 def _sse_event(post: Mapping[str, Any]) -> bytes:
