@@ -203,3 +203,26 @@ def test_feed_sends_backlog_then_new_posts_resumes_exactly_and_filters(pipeline,
 
     bad = requests.get(base(pipeline) + "/api/feed", params={"sentiment": "angry"}, timeout=10)
     assert bad.status_code == 400 and "sentiment" in bad.json()["error"]
+
+
+def test_console_page_and_its_files_work_with_the_token_beyond_loopback(tmp_path):
+    token = "console-token-0123456789abcdef"
+    with LocalPipeline(tmp_path, web_bind="0.0.0.0", api_token=token) as pipeline:
+        pipeline.start_worker()
+        web = base(pipeline)
+        assert requests.get(f"{web}/console/", timeout=10).status_code == 401
+        browser = requests.Session()
+        page = browser.get(f"{web}/console/", params={"token": token}, timeout=10)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert "<html" in page.text.lower() and token not in page.text
+        assert page.headers["Cache-Control"] == "no-cache"
+        script = browser.get(f"{web}/console/static/console.js", timeout=10)  # the cookie carries the token now
+        assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
+        assert browser.get(f"{web}/console/static/../api.py", timeout=10).status_code == 404
+        assert browser.get(f"{web}/console/static/%2E%2E/console.py", timeout=10).status_code == 404
+        assert browser.get(f"{web}/api/overview", params={"range": "1h"}, timeout=10).json()["total"] == 0
+        feed = browser.get(f"{web}/api/feed", stream=True, timeout=10)
+        assert feed.status_code == 200 and feed.headers["Content-Type"].startswith("text/event-stream")
+        feed.close()
+        moved = browser.get(f"{web}/console", allow_redirects=False, timeout=10)
+        assert moved.status_code == 308 and moved.headers["Location"] == "/console/"
