@@ -305,6 +305,7 @@ def _summary(settings: Settings, run: dict[str, Any], brand: str, processes: int
         console.print(f"   {label:>8}: {n}")
     console.print(
         "\n[bold]Where to look[/]\n"
+        f"  console:  http://127.0.0.1:{settings.web_port}/console/\n"
         f"  search:   ascolto search '{brand.split()[0]}' --sentiment negative --since 1h\n"
         "            ascolto search 'bolletta OR bill' --lang it --json\n"
         f"  API:      http://127.0.0.1:{settings.web_port}/api/stats?since=1h\n"
