@@ -320,9 +320,9 @@ def posts_query(alert: Mapping[str, Any]) -> dict[str, str]:
 
 
 # --- health ----------------------------------------------------------------------------------------
-def indexed_since_body(since_ms: int) -> dict[str, Any]:
-    """A count of posts whose ``indexed_at`` is at or after ``since_ms``."""
-    return {"query": {"range": {"indexed_at": {"gte": since_ms, "format": "epoch_millis"}}}}
+def recent_body(field: str, since_ms: int) -> dict[str, Any]:
+    """A count of posts whose ``field`` (``enriched_at``, ``indexed_at``) is at or after ``since_ms``."""
+    return {"query": {"range": {field: {"gte": since_ms, "format": "epoch_millis"}}}}
 
 
 # --- one post --------------------------------------------------------------------------------------

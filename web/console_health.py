@@ -1,8 +1,10 @@
 """The pipeline's health as the console shows it (``GET /api/health``, docs/console.md).
 
-The figures are the whole pipeline's, however many worker processes share the work: rates and
-dead letters come from Kafka's offsets (records appended to a topic since a time, by
-``offsets_for_times``) and from Elasticsearch (posts whose ``indexed_at`` is recent), lag from the
+The figures are the whole pipeline's, however many worker processes share the work: the
+connectors' rate and the dead letters come from Kafka's offsets (records appended to a topic since
+a time, by ``offsets_for_times``), the enrich and index rates from Elasticsearch (posts whose
+``enriched_at``/``indexed_at`` is recent: enriched records keep their raw record's Kafka timestamp,
+so the enriched topic's offsets would date a catching-up worker's work in the past), lag from the
 consumer groups' committed offsets. One report is reused for ASCOLTO_CONSOLE_HEALTH_CACHE_SECONDS,
 so any number of open pages costs Kafka and Elasticsearch a few requests per that time.
 """
@@ -22,7 +24,7 @@ from elasticsearch import AsyncElasticsearch
 from core.kafka import TopicNames
 from core.kafka_config import KafkaConnection
 from core.settings import Settings
-from elastic.console_queries import indexed_since_body
+from elastic.console_queries import recent_body
 from web.health import Readiness
 
 log = logging.getLogger(__name__)
@@ -144,8 +146,8 @@ class PipelineHealth:
         (_, ready), raw, enriched, indexed, dlq, lag, status = await asyncio.gather(
             self.readiness.report(),
             self._kafka(self.offsets.appended_since(self.topics.raw, minute_ago), "posts.raw rate"),
-            self._kafka(self.offsets.appended_since(self.topics.enriched, minute_ago), "posts.enriched rate"),
-            self._indexed_since(minute_ago),
+            self._count_since("enriched_at", minute_ago),
+            self._count_since("indexed_at", minute_ago),
             self._kafka(self.offsets.appended_since(self.topics.dlq, now_ms - DLQ_WINDOW_SECONDS * 1000), "dlq"),
             self._kafka(self._lags(), "consumer lag"),
             self._es_status(),
@@ -176,12 +178,12 @@ class PipelineHealth:
             log.debug("console health: %s unavailable (%s: %s)", what, type(exc).__name__, exc)
             return None
 
-    async def _indexed_since(self, since_ms: int) -> int | None:
+    async def _count_since(self, field: str, since_ms: int) -> int | None:
         try:
-            resp = await self.es.count(index=self.index, ignore_unavailable=True, **indexed_since_body(since_ms))
+            resp = await self.es.count(index=self.index, ignore_unavailable=True, **recent_body(field, since_ms))
             return int(resp.body["count"])
         except Exception as exc:
-            log.debug("console health: index rate unavailable (%s)", type(exc).__name__)
+            log.debug("console health: %s rate unavailable (%s)", field, type(exc).__name__)
             return None
 
     async def _es_status(self) -> str:

@@ -407,7 +407,7 @@ class FakeOffsets:
         self.calls += 1
         if topic.endswith("posts.dlq"):
             return 2
-        return 120 if topic.endswith("posts.raw") else 60
+        return 120
 
     async def lag(self, group: str, topic: str) -> list[dict[str, Any]]:
         return [{"group": group, "topic": topic, "partition": 0, "lag": 3}]
@@ -420,8 +420,8 @@ class HealthEs:
     def options(self, **_: Any) -> HealthEs:
         return self
 
-    async def count(self, **_: Any) -> Resp:
-        return Resp(body={"count": 30})
+    async def count(self, query: dict[str, Any], **_: Any) -> Resp:
+        return Resp(body={"count": 60 if "enriched_at" in query["range"] else 30})
 
     @property
     def cluster(self) -> Any:
@@ -468,5 +468,5 @@ def test_health_answers_with_unknown_figures_when_kafka_fails():
 
     health = PipelineHealth(HealthEs(), settings(), Readiness({"x": ok}), Down(), Clock(1.0))  # type: ignore[arg-type]
     report = asyncio.run(health.report())
-    assert [s["posts_per_second"] for s in report["stages"]] == [None, None, 0.5]
+    assert [s["posts_per_second"] for s in report["stages"]] == [None, 1.0, 0.5]
     assert report["dead_letters_last_hour"] is None
