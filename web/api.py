@@ -49,7 +49,8 @@ class Answer:
         return cls(status, {"error": sentence}, retry)
 
 
-def _unknown(params: Mapping[str, Any], known: set[str] | frozenset[str]) -> str | None:
+def unknown_params(params: Mapping[str, Any], known: set[str] | frozenset[str]) -> str | None:
+    """The sentence naming the parameters a view does not know (and those it does), or None."""
     extra = sorted(set(params) - known)
     return f"unknown parameter(s) {', '.join(extra)}; known: {', '.join(sorted(known))}" if extra else None
 
@@ -104,7 +105,7 @@ class SearchApi:
         ``parse`` returns an object with ``body()``; ``render`` may return an :class:`Answer` (a 404, say)
         instead of a body. ``index``: another index than the posts' (the alerts').
         """
-        problem = _unknown(params, known)
+        problem = unknown_params(params, known)
         if problem:
             return Answer.error(400, problem)
         try:

@@ -44,7 +44,7 @@ from elastic.console_queries import (
     parse_overview,
     summary,
 )
-from web.api import RETRY_AFTER_SECONDS, Answer, SearchApi, _unknown
+from web.api import RETRY_AFTER_SECONDS, Answer, SearchApi, unknown_params
 from web.console_health import PipelineHealth
 from web.health import Readiness
 
@@ -135,7 +135,7 @@ class LiveFeeds:
 
     async def stream(self, request: aioweb.Request) -> aioweb.StreamResponse:
         """Answer ``GET /api/feed``: 400/503 JSON, or the event stream until the client goes away."""
-        problem = _unknown(request.query, set(FILTER_PARAMS))
+        problem = unknown_params(request.query, set(FILTER_PARAMS))
         last_id = request.headers.get("Last-Event-ID", "").strip()
         try:
             if problem:
@@ -264,7 +264,7 @@ class ConsoleApi:
         )
 
     async def health(self, params: Mapping[str, Any]) -> Answer:
-        problem = _unknown(params, set())
+        problem = unknown_params(params, set())
         if problem:
             return Answer.error(400, problem)
         return Answer(200, await self.health_report.report())
