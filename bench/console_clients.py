@@ -9,8 +9,9 @@ thread of this process), publishes ``--posts`` generated posts and waits until t
 indexed (posts/s indexed), then until every client has received every one of them (worker CPU per post
 counts up to there, and "s to viewers"). CPU is the worker's process tree (bench/cpu.py); the clients run
 here, not in the worker, so what is measured is the feed's cost to the worker (its Elasticsearch polls and
-event writing). Each client's
-count of post events is printed too: a feed that delivered nothing would make the comparison meaningless.
+event writing). For each client, the phase's posts it has (distinct ids) and the events it received are
+printed too (this phase's posts / distinct posts / events): a feed that delivered nothing, or repeated posts,
+would make the comparison meaningless.
 Run the phases 0,5,0 to see how far the figures drift between two identical phases on a shared machine.
 """
 
@@ -46,6 +47,7 @@ class FeedClient:
 
     port: int
     posts: int = 0
+    ids: set[str] = field(default_factory=set)  # post ids seen (the event id is ``<indexed_at>|<post id>``)
     status: int | None = None
     error: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -69,7 +71,9 @@ class FeedClient:
                 line = response.fp.readline()
                 if not line:
                     return
-                if line.startswith(b"event: post"):
+                if line.startswith(b"id: "):
+                    self.ids.add(line[4:].decode().rstrip("\r\n").split("|", 1)[-1])
+                elif line.startswith(b"event: post"):
                     self.posts += 1
         except OSError as exc:
             if not self._stop.is_set():
@@ -116,15 +120,18 @@ def main() -> None:
     )  # fmt: skip
     seed = int(run, 16) % 100_000
 
-    def publish(count: int, offset: int) -> None:
+    def publish(count: int, offset: int) -> set[str]:
+        ids = set()
         for post in GeneratorSource(count=count, seed=seed + offset):
             producer.send(topics.raw, key=post["id"].encode(), value=dumps(post), headers=list(RAW_POST_HEADERS))
+            ids.add(post["id"])
         producer.flush()
+        return ids
 
     def indexed() -> float:
         return metric_total(metrics_port, "ascolto_docs_indexed_total", timeout=5)
 
-    def run_phase(number: int, clients_wanted: int, target: int) -> tuple[int, float, float, float, list[int]]:
+    def run_phase(number: int, clients_wanted: int, target: int) -> tuple[int, float, float, float, list[str]]:
         clients = [FeedClient(web_port) for _ in range(clients_wanted)]
         for client in clients:
             client.start()
@@ -135,22 +142,25 @@ def main() -> None:
                 raise SystemExit(f"/api/feed refused a client: {refused[0]}")
             # Each client first gets the last 20 posts already indexed: not part of what is measured.
             wait_for(lambda: all(c.posts >= 20 for c in clients), time.monotonic() + 60, "the feed's backlog", proc)
-            before = [c.posts for c in clients]
             cpu0 = tree_cpu(proc.pid)
             started = time.monotonic()
             # Distinct posts per phase (another seed): a repeated id would be an update, not a new post.
-            publish(args.posts, number * 1_000_000)
+            phase_ids = publish(args.posts, number * 1_000_000)
             wait_for(lambda: indexed() >= target, started + args.timeout, "every post to be indexed", proc)
             elapsed = time.monotonic() - started
-            # The worker's CPU counts until every viewer has every post: the feed catching up is its cost too.
+            # The worker's CPU counts until every viewer has every post of this phase (by id: the previous
+            # phase's last posts still reach a new viewer after its backlog, as they settle): the feed catching
+            # up is its cost too.
             wait_for(
-                lambda: all(c.posts - b >= args.posts or c.error for c, b in zip(clients, before, strict=True)),
+                lambda: all(phase_ids <= c.ids or c.error for c in clients),
                 started + args.timeout,
                 "the feed clients to receive every post",
                 proc,
             )
             cpu = tree_cpu(proc.pid) - cpu0
-            delivered = [c.posts - b for c, b in zip(clients, before, strict=True)]
+            # This phase's posts each viewer has, all distinct posts it has, and all post events it received
+            # (backlog and the previous phase's settling tail included): the last two differ if the feed repeats.
+            delivered = [f"{len(phase_ids & c.ids)}/{len(c.ids)}/{c.posts}" for c in clients]
             return clients_wanted, args.posts / elapsed, 1e6 * cpu / args.posts, time.monotonic() - started, delivered
         finally:
             for client in clients:
