@@ -4,8 +4,11 @@ Two steps, both offline. First a cheap vote of Italian and English function word
 settles most posts our users see in microseconds; then, when that vote is not clear, py3langid
 (a model shipped inside the package) restricted to the configured candidate languages, trusted
 only above a probability threshold. A source's ``lang_hint`` is used unless the text clearly
-says otherwise. The model reads a post's first :data:`MODEL_WORDS` words, which settle its
-language long before; the vote reads all of them (it is linear and cheap).
+says otherwise: at least :data:`OVERRIDE_WORDS` distinct function words of another language,
+twice as many as of the hinted one. The vote counts distinct words, so a repeated word is one
+piece of evidence ("HA HA HA HA" is not five Italian verbs). The model reads a post's first
+:data:`MODEL_WORDS` words, which settle its language long before; the vote reads all of them
+(it is linear and cheap).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ _ISO_639 = re.compile(r"^[a-z]{2,3}$")
 _NOISE = re.compile(r"https?://\S+|[@#]\w+")
 _WORDS = re.compile(r"[^\W\d_]{2,}")
 MODEL_WORDS = 1000  # bounds the model's time: 0.7 s on a 100,000-character post read whole
+#: Distinct function words a vote needs to settle a post with no hint, and to override a hint.
+VOTE_WORDS = 2
+OVERRIDE_WORDS = 3
 
 # Function words that exist in one language only (ambiguous ones such as "a", "in", "come",
 # "per", "no" are left out). Folded: no accents.
@@ -56,22 +62,25 @@ class LanguageDetector:
             self._identifier = ident
         return self._identifier
 
-    def vote(self, words: list[str]) -> str | None:
-        """'it' or 'en' when function words clearly say so, else None."""
-        it = sum(1 for w in words if w in ITALIAN_WORDS)
-        en = sum(1 for w in words if w in ENGLISH_WORDS)
-        if it >= 2 and it >= 2 * en + 1:
+    def vote(self, words: list[str], at_least: int = VOTE_WORDS) -> str | None:
+        """'it' or 'en' when ``at_least`` distinct function words of one language, and twice as many
+        as of the other plus one, say so; else None."""
+        distinct = set(words)
+        it = len(distinct & ITALIAN_WORDS)
+        en = len(distinct & ENGLISH_WORDS)
+        if it >= at_least and it >= 2 * en + 1:
             return "it"
-        if en >= 2 and en >= 2 * it + 1:
+        if en >= at_least and en >= 2 * it + 1:
             return "en"
         return None
 
     def detect(self, text: str, hint: str | None = None) -> str:
         words = _WORDS.findall(fold(_NOISE.sub(" ", text)))
-        voted = self.vote(words)
         if hint and _ISO_639.match(hint):
             # The source's word stands unless the text clearly speaks another language.
+            voted = self.vote(words, OVERRIDE_WORDS)
             return voted if voted and voted != hint else hint
+        voted = self.vote(words)
         if voted:
             return voted
         if len(words) < 2:
