@@ -42,6 +42,7 @@ _TIME_UNITS = frozenset("ore ora mesi mese giorni settimane settimana anni anno 
 _REPEAT_NOUNS = frozenset("volta volte viaggi telefonate chiamate pec mail email solleciti".split())
 _CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
+_MENTION_HEAD = re.compile(r"^\W?@\w+")
 
 
 @dataclass(slots=True)
@@ -167,6 +168,12 @@ class ItalianSentiment:
         clause = sentence = 0
         words = self._word_cache
         for chunk in text.split():
+            if not chunk.isalnum() or not tokens:
+                # Mentions and links carry no valence (a user may be called @insopportabile), and
+                # "RT @x:" is not where a post starts; "@x:Non" keeps its words.
+                chunk = _strip_address(chunk, at_start=not tokens)
+                if not chunk:
+                    continue
             if not chunk.isalnum():
                 emoticon = self.emoticons.get(chunk) or self.emoticons.get(chunk.lower())
                 if emoticon is not None:
@@ -351,6 +358,17 @@ class ItalianSentiment:
             closing = tokens[it.start].clause >= last_clause - 1 and it.start > first_complaint
             if cue or tagged or (outweighed and (closing or span in R.HABITUALLY_SARCASTIC)):
                 it.valence = -abs(it.valence) * 0.8
+
+
+def _strip_address(chunk: str, at_start: bool) -> str:
+    """``chunk`` without its mention (@x, .@x) or link, or "" for an RT marker before the post's first word."""
+    if at_start and chunk.rstrip(":") in ("RT", "rt"):
+        return ""
+    if "@" in chunk[:2]:
+        return _MENTION_HEAD.sub("", chunk, count=1)
+    if chunk.startswith(("http://", "https://", "www.")):
+        return ""
+    return chunk
 
 
 def _time_complaints(folded: str, tokens: list[_Token]) -> list[str]:

@@ -1,0 +1,33 @@
+"""The error classes real Italian posts show (issue 13), each on short examples written for the test."""
+
+import pytest
+
+from streams.enrichers.sentiment_it import ItalianSentiment
+
+LEXICON = {
+    "pessimo": -3.0, "efficiente": 2.0, "gentile": 2.0, "bravi": 2.2, "grazie": 1.8, "ottimo": 3.1,
+    "stupidaggini": -2.0, "male": -1.8, "buon": 1.9, "bella": 2.0, "vergogna": -2.6, "ridicolo": -2.2,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return ItalianSentiment(LEXICON)
+
+
+@pytest.fixture(scope="module")
+def it(scorer):
+    return lambda text: scorer.polarity_scores(text)["compound"]
+
+
+def test_a_question_asking_for_information_is_recognised_past_mentions_and_rt(it):
+    plain = it("sapete se lo sportello è efficiente?")
+    assert 0 < plain < 0.1  # damped: it asks, it does not praise
+    assert it("@comune_x sapete se lo sportello è efficiente?") == plain
+    assert it("RT @utente: @comune_x sapete se lo sportello è efficiente?") == plain
+
+
+def test_mentions_and_links_carry_no_valence(it):
+    assert it("@pessimo ciao, il modulo è arrivato") == 0
+    assert it("il modulo è arrivato https://esempio.it/ottimo") == 0
+    assert it("@utente:pessimo") < 0  # the words glued after a mention still count
