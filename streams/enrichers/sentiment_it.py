@@ -261,7 +261,9 @@ class ItalianSentiment:
         ):
             v += sign * 0.2
         if not item.negation_inside and self._negated(item.start, tokens, clause):
-            v *= N_SCALAR
+            # "non bello" is criticism, but "non dire stupidaggini" is no praise: a negated
+            # negative word damps towards neutral instead of flipping.
+            v *= N_SCALAR if v > 0 else R.NEGATED_NEGATIVE_SCALAR
         item.valence = v
 
     @staticmethod

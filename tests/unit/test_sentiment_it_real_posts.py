@@ -31,3 +31,12 @@ def test_mentions_and_links_carry_no_valence(it):
     assert it("@pessimo ciao, il modulo è arrivato") == 0
     assert it("il modulo è arrivato https://esempio.it/ottimo") == 0
     assert it("@utente:pessimo") < 0  # the words glued after a mention still count
+
+
+def test_a_negated_negative_word_leans_to_neutral_instead_of_praise(it):
+    # VADER's rule flipped these to clear praise.
+    assert -0.3 < it("non dire stupidaggini") <= 0
+    assert abs(it("non è ridicolo")) < it("è gentile") / 2
+    # A negated positive word is still criticism, and the litotes that praise are idioms.
+    assert it("non è gentile") < 0
+    assert it("non è male") > 0 and it("niente male") > 0
