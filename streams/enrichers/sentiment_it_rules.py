@@ -289,4 +289,8 @@ EMOJI_EXTRA = {
     "🤢": -1.8, "🤦": -1.3, "😒": -1.2, "😞": -1.5, "😩": -1.6, "😫": -1.6, "😖": -1.4, "😣": -1.2,
     "🤡": -1.6, "🐌": -0.8, "⏳": -0.4, "😱": -1.2, "👍": 1.6, "🙏": 1.2, "💪": 1.2, "🔝": 1.8,
     "🥰": 2.4, "😊": 1.8, "🙂": 1.0, "✅": 0.8, "🎉": 1.8, "👌": 1.5,
+    # VADER reads these from words of their names that mislead: "pensive" and "broken heart" came
+    # out positive, "smiling face with horns" as a smile, "astonished" as praise, "fire" as harm.
+    # Their CLDR meanings (sadness, grief, mischief, surprise, "hot"/excitement) set sign and size.
+    "😔": -1.3, "💔": -2.0, "😈": 0.0, "😲": 0.0, "🔥": 0.0, "😪": -0.6, "😥": -0.9,
 }  # fmt: skip

@@ -40,3 +40,10 @@ def test_a_negated_negative_word_leans_to_neutral_instead_of_praise(it):
     # A negated positive word is still criticism, and the litotes that praise are idioms.
     assert it("non è gentile") < 0
     assert it("non è male") > 0 and it("niente male") > 0
+
+
+def test_emoji_carry_the_sign_of_their_meaning_not_of_the_words_in_their_name(it):
+    # VADER scores 😔 ("pensive face") and 💔 ("broken heart") positive.
+    assert it("la sede chiude 😔") < 0
+    assert it("la sede chiude 💔") < 0
+    assert it("la sede chiude 😲") == 0
