@@ -148,7 +148,12 @@ class ItalianSentiment:
                 sentiments[k] = None  # type: ignore[call-overload]  # covered by the phrase
         scores = [s for s in sentiments if s is not None]
         scores.extend(extra)
-        scores.extend(self.emoji[e] for e in emoji_found)
+        laughter = emoji_found and R.LAUGHTER_EMOJI.intersection(emoji_found)
+        if laughter and self._mocking(text, items, emoji_found, folded_text):
+            # 😂 under a reply that complains or is ironic laughs at someone: it is no praise.
+            scores.extend(R.MOCKING_LAUGHTER_VALENCE if e in R.LAUGHTER_EMOJI else self.emoji[e] for e in emoji_found)
+        else:
+            scores.extend(self.emoji[e] for e in emoji_found)
         scores.extend(R.TIME_COMPLAINT_VALENCE for _ in _time_complaints(folded_text, tokens))
         scores.extend(R.REPEAT_COMPLAINT_VALENCE for _ in _repeat_complaints(folded_text, tokens))
         return self.vader.score_valence(scores, text)
@@ -292,6 +297,15 @@ class ItalianSentiment:
                 if self._negated(i, tokens, tok.clause, _SERVICE_NEGATORS):
                     found.append(_Item(i, i, R.NEGATED_SERVICE_VALENCE, negation_inside=True))
         return found
+
+    @staticmethod
+    def _mocking(text: str, items: list[_Item], emoji: list[str], folded: str) -> bool:
+        """A reply that also complains or carries an irony cue: laughter in it mocks."""
+        return text.lstrip().startswith(("@", ".@")) and (
+            any(it.valence <= R.MOCKED_BELOW for it in items)
+            or any(e in R.IRONY_EMOJI and e not in R.LAUGHTER_EMOJI for e in emoji)
+            or any(m in folded for m in R.IRONY_MARKERS)
+        )
 
     @staticmethod
     def _asks_for_information(folded: str, text: str) -> bool:

@@ -282,6 +282,15 @@ STRONG_IRONY_MARKERS = ("grazie tante", "come no", "ah certo", "ma certo", "si v
 STRONG_IRONY_EMOJI = frozenset({"🙃", "🙄", "🤡"})
 IRONY_EMOJI = frozenset({"🙄", "🤡", "👏", "🤦", "🤦‍♂️", "🤦‍♀️", "😒", "🙃", "😂", "🤣"})
 
+#: Laughter emoji: VADER reads them as joy (😂 +1.9), but under a reply that complains or is
+#: ironic they mock ("@x 😂😂 ma chi ti crede"). Written laughter ("ahah", "lol") has no valence at
+#: all: on the SENTIPOLC dev set it is friendly chatter as often as joy, and scoring it as joy
+#: (+1.5) or as mockery near a complaint made both scores worse.
+LAUGHTER_EMOJI = frozenset({"😂", "🤣", "😆", "😅", "😹"})
+MOCKING_LAUGHTER_VALENCE = -0.8
+#: A word at or below this valence in a reply makes its laughter mocking.
+MOCKED_BELOW = -0.5
+
 #: Emoji VADER's description lexicon leaves at zero ("pouting face") but that carry a clear
 #: stance in complaints and thanks; VADER's own score is used for every other emoji.
 EMOJI_EXTRA = {

@@ -47,3 +47,12 @@ def test_emoji_carry_the_sign_of_their_meaning_not_of_the_words_in_their_name(it
     assert it("la sede chiude 😔") < 0
     assert it("la sede chiude 💔") < 0
     assert it("la sede chiude 😲") == 0
+
+
+def test_laughter_in_a_reply_that_complains_mocks_instead_of_praising(it):
+    assert it("@comune_x 😂😂 che vergogna") < it("che vergogna") < 0
+    assert it("@comune_x 😂 come no, bravi") < 0  # an irony cue
+    # Laughter without a cue of mockery stays joy; written laughter carries no valence.
+    assert it("@amica_y 😂😂") > 0
+    assert it("il modulo è arrivato 😂") > 0
+    assert it("ahahah il modulo è arrivato lol") == 0
