@@ -53,6 +53,8 @@ class _Token:
     sentence: int
     elongated: bool = False
     trailing_ellipsis: bool = False
+    #: Part of a name ("Banca Aurora", a watch term, a neutral phrase): carries no valence.
+    masked: bool = False
 
 
 @dataclass(slots=True)
@@ -129,6 +131,7 @@ class ItalianSentiment:
         emoji_found = [ch for ch in text if ch in self.emoji] if MAYBE_EMOJI.search(text) else []
         plain = "".join(" " if ch in self.emoji else ch for ch in text) if emoji_found else text
         tokens, extra = self._tokenize(plain)
+        _mask_capitalised_names(tokens)
         items = self._match(tokens)
         all_caps = self._all_caps(tokens)
         folded_text = " ".join(t.word for t in tokens)
@@ -205,6 +208,9 @@ class ItalianSentiment:
         words = [t.word for t in tokens]
         i, n = 0, len(words)
         while i < n:
+            if tokens[i].masked:
+                i += 1
+                continue
             word = words[i]
             candidates = self.phrase_heads.get(word)
             if candidates:
@@ -385,6 +391,37 @@ def _strip_address(chunk: str, at_start: bool) -> str:
     if chunk.startswith(("http://", "https://", "www.")):
         return ""
     return chunk
+
+
+def _titled(raw: str) -> bool:
+    return raw[0].isupper() and not raw[1:2].isupper()
+
+
+def _mask_capitalised_names(tokens: list[_Token]) -> None:
+    """Mask runs of two or more Capitalised words ("Ospedale del Buon Consiglio", "Banca Aurora")
+    that do not open a sentence: in mid-sentence, Italian capitalises names only."""
+    n = len(tokens)
+    i = 1
+    while i < n:
+        tok = tokens[i]
+        if not _titled(tok.raw) or tokens[i - 1].sentence != tok.sentence:
+            i += 1
+            continue
+        last = i
+        j = i + 1
+        while j < n and tokens[j].clause == tok.clause:
+            if _titled(tokens[j].raw):
+                last = j
+            elif tokens[j].word not in R.NAME_LINKS:
+                break
+            j += 1
+        if last > i:
+            # "Bravo Presidente", "Bene Governo Monti": a run's first word is praise of the name,
+            # unless an article or preposition makes the whole run a noun phrase ("la Bella Italia").
+            first = i if tokens[i - 1].word in R.NAME_OPENERS else i + 1
+            for k in range(first, last + 1):
+                tokens[k].masked = True
+        i = last + 1
 
 
 def _time_complaints(folded: str, tokens: list[_Token]) -> list[str]:

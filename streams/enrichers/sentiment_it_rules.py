@@ -282,6 +282,16 @@ STRONG_IRONY_MARKERS = ("grazie tante", "come no", "ah certo", "ma certo", "si v
 STRONG_IRONY_EMOJI = frozenset({"🙃", "🙄", "🤡"})
 IRONY_EMOJI = frozenset({"🙄", "🤡", "👏", "🤦", "🤦‍♂️", "🤦‍♀️", "😒", "🙃", "😂", "🤣"})
 
+#: Lower-case words inside a name: "Ospedale del Buon Consiglio", "Popolo della Libertà".
+NAME_LINKS = frozenset({"di", "del", "della", "dello", "dei", "degli", "delle", "d", "da", "dal", "e"})
+
+#: Articles and prepositions that make a following Capitalised run a noun phrase: "la Bella Italia".
+NAME_OPENERS = frozenset(
+    "il lo la l i gli le un una uno del dello della dell dei degli delle di da dal dallo dalla dall dai "
+    "dagli dalle a al allo alla all ai agli alle in nel nello nella nell nei negli nelle su sul sullo "
+    "sulla sull sui sugli sulle con per tra fra".split()
+)
+
 #: Laughter emoji: VADER reads them as joy (😂 +1.9), but under a reply that complains or is
 #: ironic they mock ("@x 😂😂 ma chi ti crede"). Written laughter ("ahah", "lol") has no valence at
 #: all: on the SENTIPOLC dev set it is friendly chatter as often as joy, and scoring it as joy

@@ -5,7 +5,7 @@ import pytest
 from streams.enrichers.sentiment_it import ItalianSentiment
 
 LEXICON = {
-    "pessimo": -3.0, "efficiente": 2.0, "gentile": 2.0, "bravi": 2.2, "grazie": 1.8, "ottimo": 3.1,
+    "pessimo": -3.0, "efficiente": 2.0, "gentile": 2.0, "bravi": 2.2, "bravo": 2.2, "grazie": 1.8, "ottimo": 3.1,
     "stupidaggini": -2.0, "male": -1.8, "buon": 1.9, "bella": 2.0, "vergogna": -2.6, "ridicolo": -2.2,
 }  # fmt: skip
 
@@ -56,3 +56,12 @@ def test_laughter_in_a_reply_that_complains_mocks_instead_of_praising(it):
     assert it("@amica_y 😂😂") > 0
     assert it("il modulo è arrivato 😂") > 0
     assert it("ahahah il modulo è arrivato lol") == 0
+
+
+def test_evaluative_words_inside_capitalised_names_carry_no_valence(it):
+    assert it("ricoverato all'Ospedale del Buon Consiglio") == 0
+    assert it("domani apre la Bella Italia in centro") == 0
+    assert it("ho scritto alla Banca Ottima Fiducia") == 0
+    # Praise of a name is still praise, and so is a capitalised word opening a sentence.
+    assert it("oggi Bravo Presidente") > 0
+    assert it("Buon lavoro a tutti") > 0
