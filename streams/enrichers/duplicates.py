@@ -14,15 +14,30 @@ import re
 from typing import Any
 
 from streams.enrichers.base import enricher
-from streams.enrichers.text import match_text
+from streams.enrichers.text import fold
 
 _NOISE = re.compile(r"https?://\S+|(?<!\w)@\w[\w.]*|^\s*rt\b:?", re.IGNORECASE)
+_RT_START = re.compile(r"\s*rt\b", re.IGNORECASE)
+# A word that starts with '#' counts twice (as the hashtag and as its bare word), as in match_text,
+# which gave the keys already in the index: they must not change.
+_HASHTAG_WORD = re.compile(r"(?<![\w#@])#([\w#@]*)")
+_NOT_KEPT = re.compile(r"[^\w@]+")
 MIN_CHARS = 12  # "grazie!" from two people is not a repost
+
+
+def _core(text: str) -> str:
+    """Folded letters, digits and '@' of ``text`` with URLs, mentions and a leading 'RT' removed."""
+    if "://" in text or "@" in text or _RT_START.match(text):  # the only texts _NOISE can change
+        text = _NOISE.sub(" ", text)
+    folded = fold(text)
+    if "#" in folded:
+        folded = _HASHTAG_WORD.sub(r"\1\1", folded)
+    return _NOT_KEPT.sub("", folded)
 
 
 def repost_key(text: str) -> str | None:
     """A digest of the normalised text, or None when too short to tell reposts from coincidences."""
-    core = "".join(match_text(_NOISE.sub(" ", text)).replace("#", "").split())
+    core = _core(text)
     if len(core) < MIN_CHARS:
         return None
     return hashlib.blake2b(core.encode("utf-8"), digest_size=12).hexdigest()

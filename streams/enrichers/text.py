@@ -7,6 +7,7 @@ import unicodedata
 from functools import lru_cache
 
 _WORD_SPLIT = re.compile(r"[^\w#@]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _REPEATS = re.compile(r"(\w)\1{2,}")
 #: Unicode blocks where emoji live: a text without any of these characters needs no emoji scan.
 MAYBE_EMOJI = re.compile("[\u00a9\u00ae\u203c-\u3299\U0001f000-\U0001faff]")
@@ -31,9 +32,18 @@ class _FoldTable(dict):
 _FOLD = _FoldTable()
 
 
+def _fold_run(match: re.Match[str]) -> str:
+    return match.group().translate(_FOLD)
+
+
 def fold(text: str) -> str:
     """Lower-case and strip accents: 'Perché CITTÀ' → 'perche citta'."""
-    return text.lower().translate(_FOLD)
+    low = text.lower()
+    if low.isascii():
+        return low
+    # Only the runs of non-ASCII characters go through the table: translate() would look up
+    # every character, a third of the time of a whole enricher.
+    return _NON_ASCII.sub(_fold_run, low)
 
 
 def squeeze_repeats(word: str) -> str:
@@ -50,7 +60,9 @@ def match_text(text: str) -> str:
     boundaries need no regular expressions at match time. '#' and '@' stay attached, and a
     hashtag is also followed by its bare word, so 'bollette' matches '#bollette' too.
     """
+    if "#" not in text:
+        # The same as joining the split words with spaces, without building the list.
+        return " " + _WORD_SPLIT.sub(" ", fold(text)) + " "
     words = _WORD_SPLIT.split(fold(text))
-    if "#" in text:
-        words = [w for word in words for w in ((word, word[1:]) if word.startswith("#") else (word,))]
+    words = [w for word in words for w in ((word, word[1:]) if word.startswith("#") else (word,))]
     return " " + " ".join(words) + " "

@@ -114,3 +114,18 @@ def test_reposts_share_a_repost_key_whatever_the_order():
     # A function of the text alone: another worker, a replay or the reverse order give the same keys.
     assert keys_of(other, late, repost, first) == keys
     assert repost_key("grazie!") is None  # too short to call a repost
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("RT @mario: Il #treno delle 8 è in ritardo https://t.co/x", "22ca23e57e49ddd6a32d5ca3"),
+        ("Perché la CITTÀ non risponde?? #Comune #comune", "9734d2afd0578fd086eb5ef8"),
+        ("  rt: The 07:42 is cancelled again @Southern", "47fa3d402bf1b2d3fbbee3ed"),
+        ("Grazie mille @inps_it per la risposta, tutto risolto 👍", "e4601b3d90e72643949c232d"),
+    ],
+)
+def test_repost_keys_stay_those_already_in_the_index(text, key):
+    # Keys are stored with every post: a faster normalisation must give the same digests,
+    # or a repost of an indexed post would no longer group with it.
+    assert repost_key(text) == key

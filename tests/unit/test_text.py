@@ -1,0 +1,30 @@
+import pytest
+
+from streams.enrichers.text import fold, match_text
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Perché CITTÀ", "perche citta"),
+        ("plain ASCII, Even Punctuation!", "plain ascii, even punctuation!"),
+        ("İstanbul naïve Ærø", "istanbul naive ærø"),  # İ lower-cases to i + a combining dot; ø has no accent to strip
+        ("già 😀 più", "gia 😀 piu"),  # emoji pass through
+        ("", ""),
+    ],
+)
+def test_fold_strips_case_and_accents_only(text, folded):
+    assert fold(text) == folded
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("Il treno, di nuovo!", " il treno di nuovo  "),
+        ("¿Qué? no", "  que no "),
+        ("Bollette #PagoPA ok", " bollette #pagopa pagopa ok "),
+        ("@inps_it risponde", " @inps_it risponde "),
+    ],
+)
+def test_match_text_pads_words_with_single_spaces(text, matched):
+    assert match_text(text) == matched
