@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     trust_lang_hint: bool = Field(True, description="Use a source's lang_hint unless the text clearly disagrees.")
     taxonomy: Path | None = Field(None, description="Topic taxonomy YAML; default: the one shipped with ascolto.")
     watch_terms: Path | None = Field(None, description="YAML of watch terms (brands, agencies) and their aliases.")
+    neutral_phrases: Path | None = Field(
+        None, description="YAML list of names whose words carry no sentiment (Banca Aurora, Bella Italia)."
+    )
     alert_rules: Path | None = Field(
         None, description="YAML of alert rules (streams/alerting/rule_examples); default: none, no alerts fire."
     )

@@ -27,9 +27,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import yaml
 from vaderSentiment.vaderSentiment import B_INCR, C_INCR, N_SCALAR, SentimentIntensityAnalyzer
 
+from core.settings import Settings, get_settings
 from streams.enrichers import sentiment_it_rules as R
+from streams.enrichers.reloading import ReloadingFile
 from streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
 
 MODEL = "ascolto-it-1"
@@ -91,14 +94,69 @@ def load_lexicon(path: Path | None = None) -> dict[str, float]:
     return lexicon
 
 
+#: Folded names by their first word, longest first: what :func:`load_names` builds.
+Names = dict[str, list[tuple[str, ...]]]
+
+
+def _names(phrases: list[str]) -> Names:
+    by_head: dict[str, set[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        words = tuple(_WORD.findall(fold(phrase)))
+        if words:
+            by_head.setdefault(words[0], set()).add(words)
+    return {head: sorted(group, key=len, reverse=True) for head, group in by_head.items()}
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from None
+
+
+def load_neutral_phrases(path: Path) -> Names:
+    """YAML ``neutral_phrases: [name, ...]``: names whose words carry no sentiment ("Banca Aurora")."""
+    doc = _read_yaml(path)
+    phrases = doc.get("neutral_phrases") if isinstance(doc, dict) else None
+    if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+        raise ValueError(f"neutral phrases {path} need a 'neutral_phrases' list of names")
+    return _names(phrases)
+
+
+def load_watch_term_names(path: Path) -> Names:
+    """The watch terms' names and aliases (``ASCOLTO_WATCH_TERMS``): a brand's words are no opinion."""
+    doc = _read_yaml(path)
+    terms = doc.get("watch_terms") if isinstance(doc, dict) else None
+    if not isinstance(terms, dict):
+        raise ValueError(f"watch terms {path} need a 'watch_terms' mapping of name → list of aliases")
+    return _names([str(a) for name, aliases in terms.items() for a in [name, *(aliases or [])]])
+
+
 class ItalianSentiment:
-    """Scores Italian text; :meth:`polarity_scores` returns VADER's shape."""
+    """Scores Italian text; :meth:`polarity_scores` returns VADER's shape.
+
+    Names carry no valence: mentions, Capitalised multiword names in mid-sentence, the watch terms
+    (``ASCOLTO_WATCH_TERMS``) and the neutral phrases (``ASCOLTO_NEUTRAL_PHRASES``), both files
+    reloaded when they change.
+    """
 
     model = MODEL
 
     def __init__(
-        self, lexicon: dict[str, float] | None = None, vader: SentimentIntensityAnalyzer | None = None
+        self,
+        lexicon: dict[str, float] | None = None,
+        vader: SentimentIntensityAnalyzer | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        settings = settings or get_settings()
+        self.name_files = [
+            ReloadingFile(path, load, settings.reload_seconds)
+            for path, load in (
+                (settings.watch_terms, load_watch_term_names),
+                (settings.neutral_phrases, load_neutral_phrases),
+            )
+            if path
+        ]
         entries = dict(lexicon if lexicon is not None else load_lexicon())
         # Idioms and complaint formulas encode what the rules cannot derive: they win.
         entries.update(R.IDIOMS)
@@ -132,6 +190,8 @@ class ItalianSentiment:
         plain = "".join(" " if ch in self.emoji else ch for ch in text) if emoji_found else text
         tokens, extra = self._tokenize(plain)
         _mask_capitalised_names(tokens)
+        for names in self.name_files:
+            _mask_names(tokens, names.value)
         items = self._match(tokens)
         all_caps = self._all_caps(tokens)
         folded_text = " ".join(t.word for t in tokens)
@@ -422,6 +482,16 @@ def _mask_capitalised_names(tokens: list[_Token]) -> None:
             for k in range(first, last + 1):
                 tokens[k].masked = True
         i = last + 1
+
+
+def _mask_names(tokens: list[_Token], names: Names) -> None:
+    words = [t.word for t in tokens]
+    for i, word in enumerate(words):
+        for name in names.get(word, ()):
+            if tuple(words[i : i + len(name)]) == name:
+                for k in range(i, i + len(name)):
+                    tokens[k].masked = True
+                break
 
 
 def _time_complaints(folded: str, tokens: list[_Token]) -> list[str]:

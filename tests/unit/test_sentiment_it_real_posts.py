@@ -1,7 +1,11 @@
 """The error classes real Italian posts show (issue 13), each on short examples written for the test."""
 
+import os
+
 import pytest
 
+from ascolto.testing import wait_for
+from core.settings import Settings
 from streams.enrichers.sentiment_it import ItalianSentiment
 
 LEXICON = {
@@ -12,7 +16,7 @@ LEXICON = {
 
 @pytest.fixture(scope="module")
 def scorer():
-    return ItalianSentiment(LEXICON)
+    return ItalianSentiment(LEXICON, settings=Settings())
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +69,31 @@ def test_evaluative_words_inside_capitalised_names_carry_no_valence(it):
     # Praise of a name is still praise, and so is a capitalised word opening a sentence.
     assert it("oggi Bravo Presidente") > 0
     assert it("Buon lavoro a tutti") > 0
+
+
+def test_watch_terms_and_neutral_phrases_are_names_without_valence(tmp_path):
+    phrases = tmp_path / "neutral.yaml"
+    phrases.write_text("neutral_phrases: [Ottimo Gusto, pessimo affare]\n", encoding="utf-8")
+    watch = tmp_path / "watch.yaml"
+    watch.write_text("watch_terms:\n  Gentile Energia: [gentile luce]\n", encoding="utf-8")
+    settings = Settings(neutral_phrases=phrases, watch_terms=watch, reload_seconds=0.05)
+    it = ItalianSentiment(LEXICON, settings=settings).polarity_scores
+    # Written in lower case or at a sentence's start, where capitals say nothing.
+    assert it("ottimo gusto ha aperto un negozio")["compound"] == 0
+    assert it("Pessimo affare: il nuovo listino è online")["compound"] == 0
+    assert it("la bolletta di gentile luce è arrivata")["compound"] == 0
+    assert it("ottimo gusto, personale gentile")["compound"] > 0  # the rest of the post still counts
+    # The file reloads while the scorer runs.
+    phrases.write_text("neutral_phrases: [Banca Aurora]\n", encoding="utf-8")
+    os.utime(phrases, (1, 1))
+    wait_for(lambda: it("ottimo gusto ha aperto")["compound"] > 0, timeout=5, what="the new neutral phrases")
+
+
+def test_a_malformed_neutral_phrases_file_is_refused_naming_it(tmp_path):
+    bad = tmp_path / "neutral.yaml"
+    bad.write_text("neutral_phrases: {a: [\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"neutral\.yaml"):
+        ItalianSentiment(LEXICON, settings=Settings(neutral_phrases=bad))
+    bad.write_text("neutral_phrases: Banca Aurora\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'neutral_phrases' list"):
+        ItalianSentiment(LEXICON, settings=Settings(neutral_phrases=bad))
