@@ -204,6 +204,9 @@ class ItalianSentiment:
         if self._asks_for_information(folded_text, plain):
             for item in items:
                 item.valence *= R.INFO_QUESTION_DAMPING
+        elif _is_headline(text, tokens):
+            for item in items:
+                item.valence *= R.HEADLINE_DAMPING
         sentiments = [0.0] * len(tokens)
         for item in items:
             sentiments[item.start] = item.valence
@@ -482,6 +485,15 @@ def _mask_capitalised_names(tokens: list[_Token]) -> None:
             for k in range(first, last + 1):
                 tokens[k].masked = True
         i = last + 1
+
+
+def _is_headline(text: str, tokens: list[_Token]) -> bool:
+    """A link shared without a reply or a first person: news and broadcast posts rarely give an opinion."""
+    return (
+        ("http://" in text or "https://" in text)
+        and not text.lstrip().startswith(("@", ".@"))
+        and not any(t.word in R.FIRST_PERSON for t in tokens)
+    )
 
 
 def _mask_names(tokens: list[_Token], names: Names) -> None:

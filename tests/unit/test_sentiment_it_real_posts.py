@@ -97,3 +97,11 @@ def test_a_malformed_neutral_phrases_file_is_refused_naming_it(tmp_path):
     bad.write_text("neutral_phrases: Banca Aurora\n", encoding="utf-8")
     with pytest.raises(ValueError, match="'neutral_phrases' list"):
         ItalianSentiment(LEXICON, settings=Settings(neutral_phrases=bad))
+
+
+def test_a_shared_headline_weighs_less_than_an_opinion(it):
+    headline = it("Comune, servizio pessimo secondo il rapporto https://esempio.it/a")
+    assert it("Comune, servizio pessimo secondo il rapporto") < headline < 0
+    # A reply, or a first person, is someone's opinion even with a link.
+    assert it("@comune_x servizio pessimo https://esempio.it/a") == it("@comune_x servizio pessimo")
+    assert it("io trovo il servizio pessimo https://esempio.it/a") == it("io trovo il servizio pessimo")
