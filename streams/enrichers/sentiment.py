@@ -18,6 +18,7 @@ from typing import Any
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from schemas.contracts import Sentiment, SentimentLabel
+from streams.enrichers import sentiment_it as italian
 from streams.enrichers.base import enricher
 from streams.enrichers.sentiment_it import ItalianSentiment
 
@@ -87,7 +88,7 @@ def _sentiment(scores: dict[str, float], model: str) -> Sentiment:
         "pos": scores["pos"],
         "neu": scores["neu"],
         "neg": scores["neg"],
-        "label": label_for(scores["compound"]),
+        "label": italian.label_for(scores["compound"]) if model == italian.MODEL else label_for(scores["compound"]),
         "model": model,
     }
 

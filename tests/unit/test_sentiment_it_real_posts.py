@@ -105,3 +105,14 @@ def test_a_shared_headline_weighs_less_than_an_opinion(it):
     # A reply, or a first person, is someone's opinion even with a link.
     assert it("@comune_x servizio pessimo https://esempio.it/a") == it("@comune_x servizio pessimo")
     assert it("io trovo il servizio pessimo https://esempio.it/a") == it("io trovo il servizio pessimo")
+
+
+def test_italian_labels_use_the_cut_offs_chosen_on_the_dev_set():
+    from streams.enrichers import sentiment_it
+    from streams.enrichers.sentiment import _sentiment
+
+    scores = {"compound": 0.1, "pos": 0.1, "neu": 0.9, "neg": 0.0}
+    assert _sentiment(scores, sentiment_it.MODEL)["label"] == "neutral"  # under +0.15
+    assert _sentiment(scores, "vader-3.3.2")["label"] == "positive"  # VADER keeps its ±0.05
+    assert sentiment_it.label_for(0.15) == "positive"
+    assert sentiment_it.label_for(-0.05) == "negative"
