@@ -110,3 +110,13 @@ def test_eval_command_reads_sentipolc_and_reports_mixed_and_official(tmp_path):
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout  # fmt: skip
     assert "1 mixed left out" in text and "official SENTIPOLC score" in text and "by subset" in text
+
+
+def test_chain_predictor_uses_the_worker_chain_and_can_force_the_language():
+    from ascolto.evaluation import chain_predictor
+    from core.settings import Settings
+
+    text = ["Servizio ottimo, personale gentilissimo e preparato"]  # Italian praise VADER's lexicon does not know
+    assert chain_predictor(Settings())(text) == ["positive"]  # detected as Italian, as the worker would
+    assert chain_predictor(Settings(), lang="it")(text) == ["positive"]
+    assert chain_predictor(Settings(), lang="en")(text) == ["neutral"]  # forced to English: VADER sees nothing
