@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from streams.enrichers.base import enricher
-from streams.enrichers.text import fold
+from streams.enrichers.text import fold, match_text
 
 _NOISE = re.compile(r"https?://\S+|(?<!\w)@\w[\w.]*|^\s*rt\b:?", re.IGNORECASE)
 _RT_START = re.compile(r"\s*rt\b", re.IGNORECASE)
@@ -27,9 +27,10 @@ MIN_CHARS = 12  # "grazie!" from two people is not a repost
 
 def _core(text: str) -> str:
     """Folded letters, digits and '@' of ``text`` with URLs, mentions and a leading 'RT' removed."""
-    if "://" in text or "@" in text or _RT_START.match(text):  # the only texts _NOISE can change
-        text = _NOISE.sub(" ", text)
-    folded = fold(text)
+    if "://" not in text and "@" not in text and not _RT_START.match(text):  # the only texts _NOISE changes
+        # Topics has already asked for this text's match_text: reuse it from the cache.
+        return "".join(match_text(text).replace("#", "").split())
+    folded = fold(_NOISE.sub(" ", text))
     if "#" in folded:
         folded = _HASHTAG_WORD.sub(r"\1\1", folded)
     return _NOT_KEPT.sub("", folded)

@@ -51,7 +51,13 @@ def squeeze_repeats(word: str) -> str:
     return _REPEATS.sub(r"\1", word)
 
 
-@lru_cache(maxsize=512)
+#: Texts whose match_text is cached, at most: a whole enrich batch (ASCOLTO_ENRICH_BATCH_SIZE,
+#: 1000 by default), because the chain runs each enricher over the whole batch before the next.
+MATCH_CACHE_SIZE = 4096
+#: Longer texts are not cached, so the cache stays a few MB whatever the posts.
+MATCH_CACHE_CHARS = 2000
+
+
 def match_text(text: str) -> str:
     """Folded text with punctuation turned into single spaces and padded with spaces.
 
@@ -60,9 +66,16 @@ def match_text(text: str) -> str:
     boundaries need no regular expressions at match time. '#' and '@' stay attached, and a
     hashtag is also followed by its bare word, so 'bollette' matches '#bollette' too.
     """
+    return _cached_match_text(text) if len(text) <= MATCH_CACHE_CHARS else _match_text(text)
+
+
+def _match_text(text: str) -> str:
     if "#" not in text:
         # The same as joining the split words with spaces, without building the list.
         return " " + _WORD_SPLIT.sub(" ", fold(text)) + " "
     words = _WORD_SPLIT.split(fold(text))
     words = [w for word in words for w in ((word, word[1:]) if word.startswith("#") else (word,))]
     return " " + " ".join(words) + " "
+
+
+_cached_match_text = lru_cache(maxsize=MATCH_CACHE_SIZE)(_match_text)
