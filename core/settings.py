@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     )
     language_threshold: float = Field(0.5, ge=0, le=1, description="Below this probability a post's lang is und.")
     trust_lang_hint: bool = Field(True, description="Use a source's lang_hint unless the text clearly disagrees.")
+    sentiment_model: str = Field(
+        "",
+        description="Trained sentiment model files (`ascolto train`), comma-separated, at most one per language; "
+        "each decides its language's posts, the rules score the rest.",
+    )
     taxonomy: Path | None = Field(None, description="Topic taxonomy YAML; default: the one shipped with ascolto.")
     watch_terms: Path | None = Field(None, description="YAML of watch terms (brands, agencies) and their aliases.")
     neutral_phrases: Path | None = Field(
@@ -357,6 +362,10 @@ class Settings(BaseSettings):
     @property
     def enricher_names(self) -> list[str]:
         return [n.strip() for n in self.enrichers.split(",") if n.strip()]
+
+    @property
+    def sentiment_model_paths(self) -> list[Path]:
+        return [Path(p.strip()).expanduser() for p in self.sentiment_model.split(",") if p.strip()]
 
     @property
     def es_url_safe(self) -> str:

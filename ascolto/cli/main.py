@@ -15,6 +15,7 @@ from ascolto.cli import (
     kibana_cmd,
     search_cmd,
     stack_cmd,
+    train_cmd,
     worker_cmd,
 )
 from ascolto.cli.output import fail
@@ -38,6 +39,7 @@ app.command("worker")(worker_cmd.worker)
 app.command("enrich")(enrich_cmd.enrich)
 app.command("search")(search_cmd.search)
 app.command("eval")(eval_cmd.eval_)
+app.command("train")(train_cmd.train)
 app.command("demo")(demo_cmd.demo)
 
 

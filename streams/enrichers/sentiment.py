@@ -17,10 +17,12 @@ from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from core.settings import Settings
 from schemas.contracts import Sentiment, SentimentLabel
 from streams.enrichers import sentiment_it as italian
 from streams.enrichers.base import enricher
 from streams.enrichers.sentiment_it import ItalianSentiment
+from streams.enrichers.sentiment_model import load_models, most_likely
 
 #: VADER's customary thresholds on ``compound``.
 POSITIVE_AT = 0.05
@@ -95,28 +97,45 @@ def _sentiment(scores: dict[str, float], model: str) -> Sentiment:
 
 @enricher("sentiment", writes=("sentiment",), order=20)
 class MultilingualSentiment:
-    """Chooses the scorer by ``lang``; lexicons load once, when the chain is built."""
+    """Chooses the scorer by ``lang``; lexicons load once, when the chain is built.
 
-    def __init__(self) -> None:
+    A trained model (``ASCOLTO_SENTIMENT_MODEL``, see ``ascolto train``) decides every post of its
+    language, reading the rules' scores as features; the rules alone score the other languages.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
         self.vader = SentimentIntensityAnalyzer()
         self.italian = ItalianSentiment(vader=self.vader)
         self.vader_model = f"vader-{version('vaderSentiment')}"
         #: Marks scores for languages VADER was not made for.
         self.fallback_model = f"{self.vader_model}-fallback"
+        #: Trained models by language; a missing, corrupt or outdated file stops the chain with one sentence.
+        self.trained = load_models(settings.sentiment_model_paths) if settings else {}
 
     def score(self, text: str, lang: str) -> Sentiment:
+        scores, model = self.rule_scores(text, lang)
+        trained = self.trained.get(lang)
+        if trained is None:
+            return _sentiment(scores, model)
+        probabilities = trained.polarity_scores(text, scores)
+        sentiment = _sentiment(probabilities, trained.model)
+        sentiment["label"] = most_likely(probabilities)  # the model's own decision, not compound's sign
+        return sentiment
+
+    def rule_scores(self, text: str, lang: str) -> tuple[dict[str, float], str]:
+        """The rules' ``{'neg', 'neu', 'pos', 'compound'}`` for ``text`` and the name of the scorer that gave them."""
         if lang == "en":
-            return _sentiment(bounded(self.vader.polarity_scores, text), self.vader_model)
+            return bounded(self.vader.polarity_scores, text), self.vader_model
         if lang == "it":
-            return _sentiment(bounded(self.italian.polarity_scores, text), self.italian.model)
+            return bounded(self.italian.polarity_scores, text), self.italian.model
         if lang == "und":
             # Unsure of the language: prefer the Italian scorer when only its lexicon recognises something.
             italian = bounded(self.italian.polarity_scores, text)
             english = bounded(self.vader.polarity_scores, text)
             if italian["compound"] and not english["compound"]:
-                return _sentiment(italian, self.italian.model)
-            return _sentiment(english, self.fallback_model)
-        return _sentiment(bounded(self.vader.polarity_scores, text), self.fallback_model)
+                return italian, self.italian.model
+            return english, self.fallback_model
+        return bounded(self.vader.polarity_scores, text), self.fallback_model
 
     def __call__(self, post: dict[str, Any]) -> dict[str, Sentiment]:
         return {"sentiment": self.score(post["text"], post.get("lang", "und"))}
