@@ -54,6 +54,7 @@ _TIME_UNITS = frozenset("ore ora mesi mese giorni settimane settimana anni anno 
 _REPEAT_NOUNS = frozenset("volta volte viaggi telefonate chiamate pec mail email solleciti".split())
 _CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
+_ADDRESS_STARTS = frozenset("@.hwRr")
 _MENTION_HEAD = re.compile(r"^\W?@\w+")
 
 
@@ -207,10 +208,9 @@ class ItalianSentiment:
         emoji_found = [ch for ch in text if ch in self.emoji] if MAYBE_EMOJI.search(text) else []
         plain = "".join(" " if ch in self.emoji else ch for ch in text) if emoji_found else text
         tokens, extra = self._tokenize(plain)
-        _mask_capitalised_names(tokens)
         for names in self.name_files:
             _mask_names(tokens, names.value)
-        items = self._match(tokens)
+        items = _outside_names(self._match(tokens), tokens)
         all_caps = self._all_caps(tokens)
         folded_text = " ".join(t.word for t in tokens)
         for item in items:
@@ -257,7 +257,7 @@ class ItalianSentiment:
         clause = sentence = 0
         words = self._word_cache
         for chunk in text.split():
-            if not chunk.isalnum() or not tokens:
+            if chunk[0] in _ADDRESS_STARTS and (not tokens or not chunk.isalnum()):
                 # Mentions and links carry no valence (a user may be called @insopportabile), and
                 # "RT @x:" is not where a post starts; "@x:Non" keeps its words.
                 chunk = _strip_address(chunk, at_start=not tokens)
@@ -478,31 +478,36 @@ def _titled(raw: str) -> bool:
     return raw[0].isupper() and not raw[1:2].isupper()
 
 
-def _mask_capitalised_names(tokens: list[_Token]) -> None:
-    """Mask runs of two or more Capitalised words ("Ospedale del Buon Consiglio", "Banca Aurora")
-    that do not open a sentence: in mid-sentence, Italian capitalises names only."""
+def _outside_names(items: list[_Item], tokens: list[_Token]) -> list[_Item]:
+    """``items`` without those inside runs of two or more Capitalised words ("Ospedale del Buon
+    Consiglio", "Banca Aurora") that do not open a sentence: in mid-sentence, Italian capitalises
+    names only. Only the matched words are looked at, so a post pays for its few of them."""
     n = len(tokens)
-    i = 1
-    while i < n:
+    kept = []
+    for item in items:
+        i = item.start
         tok = tokens[i]
-        if not _titled(tok.raw) or tokens[i - 1].sentence != tok.sentence:
-            i += 1
+        if not i or not _titled(tok.raw):
+            kept.append(item)
             continue
-        last = i
-        j = i + 1
-        while j < n and tokens[j].clause == tok.clause:
+        start, end = i, item.end
+        j = i - 1
+        while j >= 0 and tokens[j].clause == tok.clause and (_titled(tokens[j].raw) or tokens[j].word in R.NAME_LINKS):
             if _titled(tokens[j].raw):
-                last = j
-            elif tokens[j].word not in R.NAME_LINKS:
-                break
+                start = j
+            j -= 1
+        j = i + 1
+        while j < n and tokens[j].clause == tok.clause and (_titled(tokens[j].raw) or tokens[j].word in R.NAME_LINKS):
+            if _titled(tokens[j].raw):
+                end = j
             j += 1
-        if last > i:
-            # "Bravo Presidente", "Bene Governo Monti": a run's first word is praise of the name,
-            # unless an article or preposition makes the whole run a noun phrase ("la Bella Italia").
-            first = i if tokens[i - 1].word in R.NAME_OPENERS else i + 1
-            for k in range(first, last + 1):
-                tokens[k].masked = True
-        i = last + 1
+        if start == 0 or tokens[start - 1].sentence != tokens[start].sentence:
+            start += 1  # a sentence's first word is capitalised anyway
+        # "Bravo Presidente", "Bene Governo Monti": a run's first word is praise of the name,
+        # unless an article or preposition makes the whole run a noun phrase ("la Bella Italia").
+        if end <= start or (i == start and tokens[i - 1].word not in R.NAME_OPENERS):
+            kept.append(item)
+    return kept
 
 
 def _is_headline(text: str, tokens: list[_Token]) -> bool:
