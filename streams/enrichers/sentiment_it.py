@@ -17,6 +17,13 @@ valence from -4 to +4. The rules then adjust it as Italian needs:
   habitually sarcastic ones next to a complaint;
 * waiting told in numbers (*3 ore di fila, da 2 mesi*) counts as a complaint.
 
+What real posts need too (issue 13; each rule's effect on the SENTIPOLC dev set is in its commit):
+a negated negative word leans to neutral instead of flipping to praise; mentions, links,
+Capitalised names in mid-sentence, watch terms and neutral phrases carry no valence; laughter
+emoji in a reply that complains mock; a shared link without a reply or first person weighs half;
+rules about a post's opening look past "RT @x:" and @mentions; labels use :data:`POSITIVE_AT`
+and :data:`NEGATIVE_AT`, chosen by cross-validation on that set.
+
 The final aggregation (compound, pos, neu, neg) is VADER's own code, so the numbers mean the same.
 """
 
