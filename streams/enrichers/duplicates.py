@@ -14,26 +14,20 @@ import re
 from typing import Any
 
 from streams.enrichers.base import enricher
-from streams.enrichers.text import fold, match_text
+from streams.enrichers.text import match_text, normalise
 
 _NOISE = re.compile(r"https?://\S+|(?<!\w)@\w[\w.]*|^\s*rt\b:?", re.IGNORECASE)
 _RT_START = re.compile(r"\s*rt\b", re.IGNORECASE)
-# A word that starts with '#' counts twice (as the hashtag and as its bare word), as in match_text,
-# which gave the keys already in the index: they must not change.
-_HASHTAG_WORD = re.compile(r"(?<![\w#@])#([\w#@]*)")
-_NOT_KEPT = re.compile(r"[^\w@]+")
 MIN_CHARS = 12  # "grazie!" from two people is not a repost
 
 
 def _core(text: str) -> str:
     """Folded letters, digits and '@' of ``text`` with URLs, mentions and a leading 'RT' removed."""
-    if "://" not in text and "@" not in text and not _RT_START.match(text):  # the only texts _NOISE changes
-        # Topics has already asked for this text's match_text: reuse it from the cache.
-        return "".join(match_text(text).replace("#", "").split())
-    folded = fold(_NOISE.sub(" ", text))
-    if "#" in folded:
-        folded = _HASHTAG_WORD.sub(r"\1\1", folded)
-    return _NOT_KEPT.sub("", folded)
+    if "://" in text or "@" in text or _RT_START.match(text):  # the only texts _NOISE changes
+        normal = normalise(_NOISE.sub(" ", text))
+    else:
+        normal = match_text(text)  # topics has asked for it already: it comes from the cache
+    return "".join(normal.replace("#", "").split())
 
 
 def repost_key(text: str) -> str | None:

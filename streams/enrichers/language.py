@@ -20,11 +20,10 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from core.settings import Settings, get_settings
 from streams.enrichers.base import enricher
-from streams.enrichers.text import fold
+from streams.enrichers.text import fold, letter_words
 
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
 _NOISE = re.compile(r"https?://\S+|[@#]\w+")
-_WORDS = re.compile(r"[^\W\d_]{2,}")
 MODEL_WORDS = 1000  # bounds the model's time: 0.7 s on a 100,000-character post read whole
 #: Distinct function words a vote needs to settle a post with no hint, and to override a hint.
 VOTE_WORDS = 2
@@ -77,7 +76,7 @@ class LanguageDetector:
     def detect(self, text: str, hint: str | None = None) -> str:
         if "@" in text or "#" in text or "://" in text:  # the only texts _NOISE can change
             text = _NOISE.sub(" ", text)
-        words = _WORDS.findall(fold(text))
+        words = letter_words(fold(text))
         if hint and _ISO_639.match(hint):
             # The source's word stands unless the text clearly speaks another language.
             voted = self.vote(words, OVERRIDE_WORDS)
