@@ -22,8 +22,35 @@ _MENTION = re.compile(r"(?<![\w@])@(\w(?:[\w.]{0,62}\w)?(?:@[\w.-]+\.\w+)?)")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
 
 
+def _char_class(chars: Iterable[str]) -> str:
+    """A regular-expression class of ``chars`` as ranges of consecutive code points (a list of
+    single characters would be searched one by one for every character of a text)."""
+    codes = sorted(map(ord, chars))
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges) + "]"
+
+
+# Every character that occurs in an emoji sequence, and the joiner and variation selectors.
+# An emoji never spans a character outside this set, so the emoji library (which walks a text
+# character by character in Python, ~70 us for a tweet) need only read the runs of these
+# characters that have a non-ASCII one: the same emoji, a fraction of the time.
+_EMOJI_RUN = re.compile(
+    _char_class({ch for sequence in emoji.EMOJI_DATA for ch in sequence} | {"\u200d", "\ufe0e", "\ufe0f"}) + "+"
+)
+
+
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def find_emoji(text: str) -> list[str]:
+    """The emoji of ``text`` in order, repeats included, as ``emoji.emoji_list`` finds them."""
+    return [found["emoji"] for run in _EMOJI_RUN.findall(text) if not run.isascii() for found in emoji.emoji_list(run)]
 
 
 def load_watch_terms(path: Path) -> PhraseMatcher:
@@ -62,7 +89,7 @@ class EntityExtractor:
                 "hashtags": _unique(h.lower() for h in _HASHTAG.findall(rest)) if "#" in rest else [],
                 "mentions": _unique(m.lower() for m in _MENTION.findall(rest)) if "@" in rest else [],
                 "urls": urls,
-                "emoji": _unique(e["emoji"] for e in emoji.emoji_list(text)) if MAYBE_EMOJI.search(text) else [],
+                "emoji": _unique(find_emoji(text)) if MAYBE_EMOJI.search(text) else [],
                 "watch_terms": sorted(self.watch.value.find(text)) if self.watch else [],  # type: ignore[arg-type]
             }
         }

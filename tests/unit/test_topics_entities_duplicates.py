@@ -129,3 +129,21 @@ def test_repost_keys_stay_those_already_in_the_index(text, key):
     # Keys are stored with every post: a faster normalisation must give the same digests,
     # or a repost of an indexed post would no longer group with it.
     assert repost_key(text) == key
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("ok 👍🏽 grazie 👍", ["👍🏽", "👍"]),  # a skin tone is part of its emoji
+        ("famiglia 👨\u200d👩\u200d👧 al completo", ["👨\u200d👩\u200d👧"]),  # one ZWJ sequence
+        ("Forza 🇮🇹🇮🇹!", ["🇮🇹"]),
+        ("Binario 1️⃣, 2024 ©", ["1️⃣", "©"]),  # keycaps start with an ASCII digit
+        ("Rosso 🏻\u200d🦰 a metà", ["🏻", "🦰"]),  # a component with nothing before it
+    ],
+)
+def test_emoji_are_whole_sequences_as_the_emoji_library_reads_them(text, found):
+    import emoji
+
+    got = EntityExtractor(Settings())(make_post(text))["entities"]["emoji"]
+    assert got == found
+    assert got == list(dict.fromkeys(e["emoji"] for e in emoji.emoji_list(text)))
