@@ -140,6 +140,12 @@ def _three_class(gold: Sequence[str], predicted: Sequence[str]) -> tuple[dict[st
     return per_class, macro, accuracy
 
 
+def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """3-class macro-F1 over the classes present in ``gold``, mixed posts left out (as :func:`score` does)."""
+    kept = [(g, y) for g, y in zip(gold, predicted, strict=True) if g != MIXED]
+    return _three_class([g for g, _ in kept], [y for _, y in kept])[1]
+
+
 _SUBSET_ORDER = ("irony", "no irony", "with URL", "no URL", "reply (starts with @)", "retweet (RT)")
 
 

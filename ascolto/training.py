@@ -7,7 +7,6 @@ cross-validated figures are those of the model the worker runs.
 
 from __future__ import annotations
 
-import csv
 import importlib
 from collections import Counter
 from collections.abc import Sequence
@@ -18,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ascolto.evaluation import read_labelled
+from ascolto.evaluation import macro_f1, read_dataset
+from ascolto.evaluation import official_score as official
 from core.errors import AscoltoError
 from schemas.contracts import Sentiment
 from streams.enrichers.sentiment import MultilingualSentiment
@@ -34,7 +34,6 @@ from streams.enrichers.sentiment_model import (
 )
 
 #: SENTIPOLC's posts that are both positive and negative: kept for its official score, left out of 3-class ones.
-MIXED = "mixed"
 
 
 @dataclass(frozen=True)
@@ -89,57 +88,16 @@ def _sklearn() -> tuple[Any, Any, Any, Any]:
     return feature_text.CountVectorizer, linear.LogisticRegression, selection.StratifiedKFold, sparse
 
 
-def read_sentipolc(path: Path) -> list[tuple[str, str]]:
-    """(text, label) from a SENTIPOLC 2016 CSV: opos/oneg → positive, negative, neutral or :data:`MIXED`."""
-    if not path.is_file():
-        raise AscoltoError(f"No such file: {path}; give the SENTIPOLC CSV (columns opos, oneg, text).")
-    out: list[tuple[str, str]] = []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not {"opos", "oneg", "text"} <= set(reader.fieldnames or []):
-            raise AscoltoError(f"{path} has no opos, oneg and text columns; is it a SENTIPOLC 2016 file?")
-        for row in reader:
-            try:
-                pos, neg = int(row["opos"]), int(row["oneg"])
-            except ValueError:
-                raise AscoltoError(f"{path} line {reader.line_num}: opos and oneg must be 0 or 1.") from None
-            label = {(1, 0): "positive", (0, 1): "negative", (0, 0): "neutral", (1, 1): MIXED}.get((pos, neg))
-            if label is None:
-                raise AscoltoError(f"{path} line {reader.line_num}: opos and oneg must be 0 or 1.")
-            if row["text"].strip():
-                out.append((row["text"], label))
-    return out
-
-
 def read_examples(path: Path, fmt: str, text_column: str, label_column: str) -> list[tuple[str, str]]:
-    """Labelled posts from a CSV/TSV/JSONL (``fmt="csv"``) or a SENTIPOLC file (``fmt="sentipolc"``)."""
-    if fmt == "sentipolc":
-        return read_sentipolc(path)
-    return list(read_labelled(path, text_column, label_column))
+    """(text, label) pairs from a CSV/TSV/JSONL with a label column (``fmt="csv"``) or a SENTIPOLC file
+    (``fmt="sentipolc"``, mixed posts labelled :data:`MIXED`)."""
+    dataset = read_dataset(path, "sentipolc" if fmt == "sentipolc" else "labels", text_column, label_column)
+    return [(post.text, post.label) for post in dataset]
 
 
 def official_score(gold: Sequence[str], predicted: Sequence[str]) -> float:
-    """SENTIPOLC's polarity score: the mean over the positive and negative tasks of the mean F1 of their two classes."""
-    tasks = []
-    for polarity in ("positive", "negative"):
-        g = [label in (polarity, MIXED) for label in gold]
-        p = [label == polarity for label in predicted]
-        tasks.append((_f1(g, p, True) + _f1(g, p, False)) / 2)
-    return sum(tasks) / 2
-
-
-def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
-    """Mean F1 of the classes present in ``gold``; mixed posts are left out."""
-    pairs = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != MIXED]
-    present = sorted({g for g, _ in pairs})
-    return sum(_f1([g == c for g, _ in pairs], [p == c for _, p in pairs], True) for c in present) / len(present)
-
-
-def _f1(gold: Sequence[bool], predicted: Sequence[bool], cls: bool) -> float:
-    tp = sum(g == cls and p == cls for g, p in zip(gold, predicted, strict=True))
-    pred = sum(p == cls for p in predicted)
-    true = sum(g == cls for g in gold)
-    return 2 * tp / (pred + true) if pred + true else 0.0
+    """SENTIPOLC's polarity score (:func:`ascolto.evaluation.official_score`), as one number."""
+    return official(gold, predicted).score
 
 
 class Trainer:

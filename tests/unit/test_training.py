@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ascolto.cli.main import app
-from ascolto.training import MIXED, Params, Trainer, macro_f1, official_score, read_sentipolc
+from ascolto.evaluation import MIXED
+from ascolto.training import Params, Trainer, macro_f1, official_score, read_examples
 from core.errors import AscoltoError
 from streams.enrichers.sentiment_model import FEATURE_VERSION, SentimentModel, most_likely
 
@@ -152,10 +153,11 @@ def test_read_sentipolc_labels_and_mixed(tmp_path: Path) -> None:
         writer = csv.writer(fh)
         writer.writerow(["idtwitter", "subj", "opos", "oneg", "iro", "lpos", "lneg", "top", "text"])
         writer.writerows([("1", "1", p, n, "0", "0", "0", "0", t) for p, n, t in rows])
-    assert read_sentipolc(path) == [("uno", "positive"), ("due", "negative"), ("tre", "neutral"), ("quattro", MIXED)]
+    pairs = read_examples(path, "sentipolc", "text", "label")
+    assert pairs == [("uno", "positive"), ("due", "negative"), ("tre", "neutral"), ("quattro", MIXED)]
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(AscoltoError, match="no opos, oneg and text columns"):
-        read_sentipolc(tmp_path / "other.csv")
+    with pytest.raises(AscoltoError, match="SENTIPOLC 2016 file"):
+        read_examples(tmp_path / "other.csv", "sentipolc", "text", "label")
 
 
 def test_ascolto_train_writes_a_model_the_worker_can_load(tmp_path: Path) -> None:
