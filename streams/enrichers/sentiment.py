@@ -23,6 +23,7 @@ from streams.enrichers import sentiment_it as italian
 from streams.enrichers.base import enricher
 from streams.enrichers.sentiment_it import ItalianSentiment
 from streams.enrichers.sentiment_model import load_models, most_likely
+from streams.enrichers.vader_fast import FastVader
 
 #: VADER's customary thresholds on ``compound``.
 POSITIVE_AT = 0.05
@@ -104,7 +105,7 @@ class MultilingualSentiment:
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.vader = SentimentIntensityAnalyzer()
+        self.vader: SentimentIntensityAnalyzer = FastVader()  # VADER's exact numbers, faster
         self.italian = ItalianSentiment(vader=self.vader)
         self.vader_model = f"vader-{version('vaderSentiment')}"
         #: Marks scores for languages VADER was not made for.
