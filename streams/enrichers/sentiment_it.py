@@ -59,10 +59,14 @@ _REPEAT_COMPLAINT = re.compile(R.REPEAT_COMPLAINT)
 _SERVICE_NEGATORS = R.NEGATORS - {"senza"}  # "senza passare allo sportello" is no failure
 _TIME_UNITS = frozenset("ore ora mesi mese giorni settimane settimana anni anno minuti min h".split())
 _REPEAT_NOUNS = frozenset("volta volte viaggi telefonate chiamate pec mail email solleciti".split())
+_COMPLAINT_CUES = _SERVICE_NEGATORS | _TIME_UNITS | _REPEAT_NOUNS
 _CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
 _ADDRESS_STARTS = frozenset("@.hwRr")
 _MENTION_HEAD = re.compile(r"^\W?@\w+")
+#: What VADER's aggregation gives for words that all score zero, and for no words at all.
+_NEUTRAL = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
+_EMPTY = {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
 
 
 @dataclass(slots=True)
@@ -218,14 +222,19 @@ class ItalianSentiment:
         for names in self.name_files:
             _mask_names(tokens, names.value)
         items = _outside_names(self._match(tokens), tokens)
+        wordset = {t.word for t in tokens}
+        if not (items or extra or emoji_found) and _nothing_to_find(wordset):
+            # Nearly half of real posts: no word, emoji or emoticon with a valence, nor a complaint
+            # formula to look for. VADER's aggregation of all-zero scores, without running it.
+            return dict(_NEUTRAL) if tokens else dict(_EMPTY)
         all_caps = self._all_caps(tokens)
         folded_text = " ".join(t.word for t in tokens)
         for item in items:
             self._adjust(item, tokens, all_caps)
-        items.extend(self._negated_service(items, tokens))
+        items.extend(self._negated_service(items, tokens, wordset))
         items.sort(key=lambda it: it.start)
-        self._weigh_contrast(items, tokens)
-        self._sarcasm(items, tokens, folded_text, emoji_found, plain)
+        self._weigh_contrast(items, tokens, wordset)
+        self._sarcasm(items, tokens, folded_text, emoji_found, plain, wordset)
         if self._asks_for_information(folded_text, plain):
             for item in items:
                 item.valence *= R.INFO_QUESTION_DAMPING
@@ -245,8 +254,8 @@ class ItalianSentiment:
             scores.extend(R.MOCKING_LAUGHTER_VALENCE if e in R.LAUGHTER_EMOJI else self.emoji[e] for e in emoji_found)
         else:
             scores.extend(self.emoji[e] for e in emoji_found)
-        scores.extend(R.TIME_COMPLAINT_VALENCE for _ in _time_complaints(folded_text, tokens))
-        scores.extend(R.REPEAT_COMPLAINT_VALENCE for _ in _repeat_complaints(folded_text, tokens))
+        scores.extend(R.TIME_COMPLAINT_VALENCE for _ in _time_complaints(folded_text, wordset))
+        scores.extend(R.REPEAT_COMPLAINT_VALENCE for _ in _repeat_complaints(folded_text, wordset))
         return self.vader.score_valence(scores, text)
 
     # --- steps --------------------------------------------------------------------------------
@@ -380,9 +389,9 @@ class ItalianSentiment:
             j -= 1
         return False
 
-    def _negated_service(self, items: list[_Item], tokens: list[_Token]) -> list[_Item]:
+    def _negated_service(self, items: list[_Item], tokens: list[_Token], wordset: set[str]) -> list[_Item]:
         """'non risponde', 'mai arrivati': a service verb under negation is a complaint."""
-        if not _SERVICE_NEGATORS.intersection(t.word for t in tokens):
+        if _SERVICE_NEGATORS.isdisjoint(wordset):
             return []
         covered = {k for it in items for k in range(it.start, it.end + 1)}
         found = []
@@ -407,11 +416,11 @@ class ItalianSentiment:
         return text.count("?") == 1 and "!" not in text and folded.startswith(R.INFO_QUESTION_OPENINGS)
 
     @staticmethod
-    def _weigh_contrast(items: list[_Item], tokens: list[_Token]) -> None:
+    def _weigh_contrast(items: list[_Item], tokens: list[_Token], wordset: set[str]) -> None:
         # The last "ma/però" of a sentence splits it: 0.5 before, 1.5 after (VADER's 'but' rule).
-        words = [t.word for t in tokens]
-        if not _CONTRAST_WORDS.intersection(words):
+        if _CONTRAST_WORDS.isdisjoint(wordset):
             return
+        words = [t.word for t in tokens]
         last_contrast: dict[int, int] = {}
         conceded_clauses: set[int] = set()
         for i, tok in enumerate(tokens):
@@ -429,13 +438,15 @@ class ItalianSentiment:
                 item.valence *= 0.5
 
     @staticmethod
-    def _sarcasm(items: list[_Item], tokens: list[_Token], folded: str, emoji: list[str], text: str) -> None:
+    def _sarcasm(
+        items: list[_Item], tokens: list[_Token], folded: str, emoji: list[str], text: str, wordset: set[str]
+    ) -> None:
         praise = [it for it in items if it.valence > 0 and _span(tokens, it) in R.SARCASM_PRONE]
         if not praise:
             return
         strong = any(e in R.STRONG_IRONY_EMOJI for e in emoji) or any(m in folded for m in R.STRONG_IRONY_MARKERS)
         complaints = [it for it in items if it.valence <= -0.7]
-        numbered = bool(_time_complaints(folded, tokens) or _repeat_complaints(folded, tokens))
+        numbered = bool(_time_complaints(folded, wordset) or _repeat_complaints(folded, wordset))
         marked = any(tokens[it.end].trailing_ellipsis for it in praise)
         if not (strong or marked or complaints or numbered):
             return
@@ -536,17 +547,22 @@ def _mask_names(tokens: list[_Token], names: Names) -> None:
                 break
 
 
-def _time_complaints(folded: str, tokens: list[_Token]) -> list[str]:
+def _time_complaints(folded: str, wordset: set[str]) -> list[str]:
     # The regex only runs when a unit of time is there to be found.
-    if not _TIME_UNITS.intersection(t.word for t in tokens):
+    if _TIME_UNITS.isdisjoint(wordset):
         return []
     return _TIME_COMPLAINT.findall(folded)
 
 
-def _repeat_complaints(folded: str, tokens: list[_Token]) -> list[str]:
-    if not _REPEAT_NOUNS.intersection(t.word for t in tokens):
+def _repeat_complaints(folded: str, wordset: set[str]) -> list[str]:
+    if _REPEAT_NOUNS.isdisjoint(wordset):
         return []
     return _REPEAT_COMPLAINT.findall(folded)
+
+
+def _nothing_to_find(wordset: set[str]) -> bool:
+    """No word that a complaint rule (a negated service verb, waiting or repeats in numbers) needs."""
+    return _COMPLAINT_CUES.isdisjoint(wordset)
 
 
 def _span(tokens: list[_Token], item: _Item) -> str:
