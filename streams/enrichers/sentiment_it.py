@@ -211,7 +211,8 @@ class ItalianSentiment:
         # VADER reads emoji one character at a time; so do we (sequences count by their parts).
         self.emoji = {e: v for e, v in self.emoji.items() if len(e) == 1}
         self.emoticons = {k: v for k, v in self.vader.lexicon.items() if not k.isalpha() and not k.isalnum()}
-        self._word_cache: dict[str, tuple[str, bool]] = {}
+        #: Whitespace-separated chunk → what :meth:`_read_chunk` makes of it: posts repeat their words.
+        self._chunk_cache: dict[str, float | list[tuple[str, str, bool]]] = {}
 
     # --- public -------------------------------------------------------------------------------
     def polarity_scores(self, text: str) -> dict[str, float]:
@@ -271,7 +272,7 @@ class ItalianSentiment:
         tokens: list[_Token] = []
         emoticon_scores: list[float] = []
         clause = sentence = 0
-        words = self._word_cache
+        chunks = self._chunk_cache
         for chunk in text.split():
             if chunk[0] in _ADDRESS_STARTS and (not tokens or not chunk.isalnum()):
                 # Mentions and links carry no valence (a user may be called @insopportabile), and
@@ -279,16 +280,14 @@ class ItalianSentiment:
                 chunk = _strip_address(chunk, at_start=not tokens)
                 if not chunk:
                     continue
-            if not chunk.isalnum():
-                emoticon = self.emoticons.get(chunk) or self.emoticons.get(chunk.lower())
-                if emoticon is not None:
-                    emoticon_scores.append(emoticon)
-                    continue
-            for piece in _WORD.findall(chunk):
-                known = words.get(piece)
-                if known is None:
-                    known = words[piece] = self._lookup_form(piece)
-                tokens.append(_Token(piece, known[0], clause, sentence, known[1]))
+            parsed = chunks.get(chunk)
+            if parsed is None:
+                parsed = chunks[chunk] = self._read_chunk(chunk)
+            if isinstance(parsed, float):
+                emoticon_scores.append(parsed)
+                continue
+            for piece, word, elongated in parsed:
+                tokens.append(_Token(piece, word, clause, sentence, elongated))
             last = chunk[-1]
             if last in ".,;:!?…":
                 if tokens and (chunk.endswith("...") or last == "…"):
@@ -296,9 +295,20 @@ class ItalianSentiment:
                 clause += 1
                 if last in ".!?…":
                     sentence += 1
-        if len(words) > 200_000:  # bound the memo; social text repeats words enough to refill it fast
-            words.clear()
+        if len(chunks) > 200_000:  # bound the memo; social text repeats words enough to refill it fast
+            chunks.clear()
         return tokens, emoticon_scores
+
+    def _read_chunk(self, chunk: str) -> float | list[tuple[str, str, bool]]:
+        """An emoticon's valence, or the chunk's words as (raw, lexicon form, elongated)."""
+        if chunk.isalnum():
+            pieces = [chunk]  # str.isalnum and \w agree on every character but "_"
+        else:
+            emoticon = self.emoticons.get(chunk) or self.emoticons.get(chunk.lower())
+            if emoticon is not None:
+                return emoticon
+            pieces = _WORD.findall(chunk)
+        return [(piece, *self._lookup_form(piece)) for piece in pieces]
 
     def _match(self, tokens: list[_Token]) -> list[_Item]:
         items: list[_Item] = []

@@ -93,7 +93,9 @@ class ConsoleErrors:
         return [line for line in self.seen if not any(p.search(line) for p in self.expected)]
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and every later test calling asyncio.run() (most of tests/unit and tests/integration) would fail.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     path = chromium_path()
     if path is None:
