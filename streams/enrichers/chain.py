@@ -106,7 +106,8 @@ def chain_from_settings(settings: Settings) -> EnrichmentChain:
         raise ConfigError(f"{exc}; fix ASCOLTO_ENRICHERS.") from None
     except (ValueError, OSError) as exc:
         raise ConfigError(
-            f"Cannot start the enrichers: {exc}; fix the file named by ASCOLTO_TAXONOMY or ASCOLTO_WATCH_TERMS."
+            f"Cannot start the enrichers: {exc}; fix the file it names "
+            "(ASCOLTO_TAXONOMY, ASCOLTO_WATCH_TERMS or ASCOLTO_NEUTRAL_PHRASES)."
         ) from None
     written = {field for e in chain.enrichers for field in e.writes}
     if "sentiment" not in written:
