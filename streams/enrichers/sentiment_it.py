@@ -200,6 +200,8 @@ class ItalianSentiment:
             words = tuple(key.split())
             by_head.setdefault(words[0], {}).setdefault(len(words), {})[words] = (valence, key in self.negated_phrases)
         self.phrase_heads = {head: sorted(groups.items(), reverse=True) for head, groups in by_head.items()}
+        #: Words that can start a match: a post with none of them has no lexicon item.
+        self.known_words = frozenset(self.words) | frozenset(self.phrase_heads)
         self.vader = vader or SentimentIntensityAnalyzer()
         # VADER scores an emoji by the lexicon words of its description ("pouting face"): do the same.
         self.emoji = {}
@@ -222,14 +224,14 @@ class ItalianSentiment:
         tokens, extra = self._tokenize(plain)
         for names in self.name_files:
             _mask_names(tokens, names.value)
-        items = _outside_names(self._match(tokens), tokens)
         wordset = {t.word for t in tokens}
-        if not (items or extra or emoji_found) and _nothing_to_find(wordset):
+        items = [] if self.known_words.isdisjoint(wordset) else _outside_names(self._match(tokens), tokens)
+        folded_text = " ".join(t.word for t in tokens)
+        if not (items or extra or emoji_found) and self._no_complaint(tokens, wordset, folded_text):
             # Nearly half of real posts: no word, emoji or emoticon with a valence, nor a complaint
-            # formula to look for. VADER's aggregation of all-zero scores, without running it.
+            # told without one. VADER's aggregation of all-zero scores, without running it.
             return dict(_NEUTRAL) if tokens else dict(_EMPTY)
         all_caps = self._all_caps(tokens)
-        folded_text = " ".join(t.word for t in tokens)
         for item in items:
             self._adjust(item, tokens, all_caps)
         items.extend(self._negated_service(items, tokens, wordset))
@@ -260,6 +262,14 @@ class ItalianSentiment:
         return self.vader.score_valence(scores, text)
 
     # --- steps --------------------------------------------------------------------------------
+    def _no_complaint(self, tokens: list[_Token], wordset: set[str], folded: str) -> bool:
+        """No complaint rule (a negated service verb, waiting or repeats in numbers) fires."""
+        return _COMPLAINT_CUES.isdisjoint(wordset) or not (
+            self._negated_service([], tokens, wordset)
+            or _time_complaints(folded, wordset)
+            or _repeat_complaints(folded, wordset)
+        )
+
     def _lookup_form(self, piece: str) -> tuple[str, bool]:
         """(folded word as the lexicon knows it, whether it was elongated) for a raw word."""
         word = fold(piece)
@@ -568,11 +578,6 @@ def _repeat_complaints(folded: str, wordset: set[str]) -> list[str]:
     if _REPEAT_NOUNS.isdisjoint(wordset):
         return []
     return _REPEAT_COMPLAINT.findall(folded)
-
-
-def _nothing_to_find(wordset: set[str]) -> bool:
-    """No word that a complaint rule (a negated service verb, waiting or repeats in numbers) needs."""
-    return _COMPLAINT_CUES.isdisjoint(wordset)
 
 
 def _span(tokens: list[_Token], item: _Item) -> str:
