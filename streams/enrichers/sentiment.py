@@ -106,7 +106,8 @@ class MultilingualSentiment:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.vader: SentimentIntensityAnalyzer = FastVader()  # VADER's exact numbers, faster
-        self.italian = ItalianSentiment(vader=self.vader)
+        # The chain's own settings (tests, `ascolto eval`), not the process's: their neutral phrases count.
+        self.italian = ItalianSentiment(vader=self.vader, settings=settings)
         self.vader_model = f"vader-{version('vaderSentiment')}"
         #: Marks scores for languages VADER was not made for.
         self.fallback_model = f"{self.vader_model}-fallback"
