@@ -64,21 +64,30 @@ _CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
 _ADDRESS_STARTS = frozenset("@.hwRr")
 _MENTION_HEAD = re.compile(r"^\W?@\w+")
+#: A chunk's words: raw, lexicon forms, and the positions among them of elongated ones.
+_Chunk = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]
 #: What VADER's aggregation gives for words that all score zero, and for no words at all.
 _NEUTRAL = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
 _EMPTY = {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
 
 
-@dataclass(slots=True)
-class _Token:
-    raw: str
-    word: str
-    clause: int
-    sentence: int
-    elongated: bool = False
-    trailing_ellipsis: bool = False
-    #: Part of a name ("Banca Aurora", a watch term, a neutral phrase): carries no valence.
-    masked: bool = False
+class _Tokens:
+    """A post's words as parallel lists, by position: one object per post rather than one per word."""
+
+    __slots__ = ("clause", "ellipsis", "elongated", "masked", "raw", "sentence", "word")
+
+    def __init__(self) -> None:
+        self.raw: list[str] = []
+        self.word: list[str] = []  # folded, as the lexicon knows it
+        self.clause: list[int] = []
+        self.sentence: list[int] = []
+        self.elongated: set[int] = set()
+        self.ellipsis: set[int] = set()  # followed by "..." or "…"
+        #: Parts of a name ("Banca Aurora", a watch term, a neutral phrase): they carry no valence.
+        self.masked: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.word)
 
 
 @dataclass(slots=True)
@@ -214,7 +223,7 @@ class ItalianSentiment:
         self.emoji = {e: v for e, v in self.emoji.items() if len(e) == 1}
         self.emoticons = {k: v for k, v in self.vader.lexicon.items() if not k.isalpha() and not k.isalnum()}
         #: Whitespace-separated chunk → what :meth:`_read_chunk` makes of it: posts repeat their words.
-        self._chunk_cache: dict[str, float | list[tuple[str, str, bool]]] = {}
+        self._chunk_cache: dict[str, float | _Chunk] = {}
 
     # --- public -------------------------------------------------------------------------------
     def polarity_scores(self, text: str) -> dict[str, float]:
@@ -224,9 +233,9 @@ class ItalianSentiment:
         tokens, extra = self._tokenize(plain)
         for names in self.name_files:
             _mask_names(tokens, names.value)
-        wordset = {t.word for t in tokens}
+        wordset = set(tokens.word)
         items = [] if self.known_words.isdisjoint(wordset) else _outside_names(self._match(tokens), tokens)
-        folded_text = " ".join(t.word for t in tokens)
+        folded_text = " ".join(tokens.word)
         if not (items or extra or emoji_found) and self._no_complaint(tokens, wordset, folded_text):
             # Nearly half of real posts: no word, emoji or emoticon with a valence, nor a complaint
             # told without one. VADER's aggregation of all-zero scores, without running it.
@@ -262,7 +271,7 @@ class ItalianSentiment:
         return self.vader.score_valence(scores, text)
 
     # --- steps --------------------------------------------------------------------------------
-    def _no_complaint(self, tokens: list[_Token], wordset: set[str], folded: str) -> bool:
+    def _no_complaint(self, tokens: _Tokens, wordset: set[str], folded: str) -> bool:
         """No complaint rule (a negated service verb, waiting or repeats in numbers) fires."""
         return _COMPLAINT_CUES.isdisjoint(wordset) or not (
             self._negated_service([], tokens, wordset)
@@ -278,16 +287,17 @@ class ItalianSentiment:
         plain_word = _unelongate(word, self.words)
         return plain_word, plain_word != word
 
-    def _tokenize(self, text: str) -> tuple[list[_Token], list[float]]:
-        tokens: list[_Token] = []
+    def _tokenize(self, text: str) -> tuple[_Tokens, list[float]]:
+        tokens = _Tokens()
+        raws, words, clauses, sentences = tokens.raw, tokens.word, tokens.clause, tokens.sentence
         emoticon_scores: list[float] = []
         clause = sentence = 0
         chunks = self._chunk_cache
         for chunk in text.split():
-            if chunk[0] in _ADDRESS_STARTS and (not tokens or not chunk.isalnum()):
+            if chunk[0] in _ADDRESS_STARTS and (not words or not chunk.isalnum()):
                 # Mentions and links carry no valence (a user may be called @insopportabile), and
                 # "RT @x:" is not where a post starts; "@x:Non" keeps its words.
-                chunk = _strip_address(chunk, at_start=not tokens)
+                chunk = _strip_address(chunk, at_start=not words)
                 if not chunk:
                     continue
             parsed = chunks.get(chunk)
@@ -296,12 +306,23 @@ class ItalianSentiment:
             if isinstance(parsed, float):
                 emoticon_scores.append(parsed)
                 continue
-            for piece, word, elongated in parsed:
-                tokens.append(_Token(piece, word, clause, sentence, elongated))
+            chunk_raws, chunk_words, elongated = parsed
+            if elongated:
+                tokens.elongated.update(len(words) + k for k in elongated)
+            if len(chunk_words) == 1:  # most chunks: appending beats extending
+                raws.append(chunk_raws[0])
+                words.append(chunk_words[0])
+                clauses.append(clause)
+                sentences.append(sentence)
+            else:
+                raws.extend(chunk_raws)
+                words.extend(chunk_words)
+                clauses.extend([clause] * len(chunk_words))
+                sentences.extend([sentence] * len(chunk_words))
             last = chunk[-1]
             if last in ".,;:!?…":
-                if tokens and (chunk.endswith("...") or last == "…"):
-                    tokens[-1].trailing_ellipsis = True
+                if words and (chunk.endswith("...") or last == "…"):
+                    tokens.ellipsis.add(len(words) - 1)
                 clause += 1
                 if last in ".!?…":
                     sentence += 1
@@ -309,8 +330,8 @@ class ItalianSentiment:
             chunks.clear()
         return tokens, emoticon_scores
 
-    def _read_chunk(self, chunk: str) -> float | list[tuple[str, str, bool]]:
-        """An emoticon's valence, or the chunk's words as (raw, lexicon form, elongated)."""
+    def _read_chunk(self, chunk: str) -> float | _Chunk:
+        """An emoticon's valence, or the chunk's words: (raw words, lexicon forms, which are elongated)."""
         if chunk.isalnum():
             pieces = [chunk]  # str.isalnum and \w agree on every character but "_"
         else:
@@ -318,14 +339,16 @@ class ItalianSentiment:
             if emoticon is not None:
                 return emoticon
             pieces = _WORD.findall(chunk)
-        return [(piece, *self._lookup_form(piece)) for piece in pieces]
+        forms = [self._lookup_form(piece) for piece in pieces]
+        return tuple(pieces), tuple(word for word, _ in forms), tuple(k for k, (_, e) in enumerate(forms) if e)
 
-    def _match(self, tokens: list[_Token]) -> list[_Item]:
+    def _match(self, tokens: _Tokens) -> list[_Item]:
         items: list[_Item] = []
-        words = [t.word for t in tokens]
+        words = tokens.word
+        masked = tokens.masked
         i, n = 0, len(words)
         while i < n:
-            if tokens[i].masked:
+            if masked and i in masked:
                 i += 1
                 continue
             word = words[i]
@@ -350,25 +373,27 @@ class ItalianSentiment:
         return items
 
     @staticmethod
-    def _all_caps(tokens: list[_Token]) -> bool:
-        letters = [t.raw for t in tokens if t.raw.isalpha()]
+    def _all_caps(tokens: _Tokens) -> bool:
+        letters = [raw for raw in tokens.raw if raw.isalpha()]
         return bool(letters) and all(w.isupper() for w in letters)
 
-    def _adjust(self, item: _Item, tokens: list[_Token], all_caps: bool) -> None:
+    def _adjust(self, item: _Item, tokens: _Tokens, all_caps: bool) -> None:
         v = item.valence
         sign = 1.0 if v > 0 else -1.0
-        first = tokens[item.start]
-        if not all_caps and first.raw.isupper() and len(first.raw) > 1:
+        start = item.start
+        raw = tokens.raw[start]
+        words, clauses = tokens.word, tokens.clause
+        if not all_caps and raw.isupper() and len(raw) > 1:
             v += sign * C_INCR
-        if first.elongated:
+        if start in tokens.elongated:
             v += sign * B_INCR
-        clause = first.clause
+        clause = clauses[start]
         # Boosters, dampeners and "poco" right before (VADER looks three words back).
         distance = 0
-        j = item.start - 1
-        while j >= 0 and distance < 3 and tokens[j].clause == clause:
-            word = tokens[j].word
-            pair = f"{tokens[j - 1].word} {word}" if j > 0 else ""
+        j = start - 1
+        while j >= 0 and distance < 3 and clauses[j] == clause:
+            word = words[j]
+            pair = f"{words[j - 1]} {word}" if j > 0 else ""
             scale = _BOOST_DISTANCE[distance]
             if pair in R.BOOSTERS or pair in R.DAMPENERS:
                 v += sign * R.BOOSTERS.get(pair, R.DAMPENERS.get(pair, 0.0)) * scale
@@ -382,11 +407,7 @@ class ItalianSentiment:
                 distance += 1
             j -= 1
         nxt = item.end + 1
-        if (
-            nxt < len(tokens)
-            and tokens[nxt].clause == clause
-            and tokens[nxt].word in ("davvero", "veramente", "proprio")
-        ):
+        if nxt < len(words) and clauses[nxt] == clause and words[nxt] in ("davvero", "veramente", "proprio"):
             v += sign * 0.2
         if not item.negation_inside and self._negated(item.start, tokens, clause):
             # "non bello" is criticism, but "non dire stupidaggini" is no praise: a negated
@@ -395,11 +416,12 @@ class ItalianSentiment:
         item.valence = v
 
     @staticmethod
-    def _negated(start: int, tokens: list[_Token], clause: int, negators: frozenset[str] = R.NEGATORS) -> bool:
+    def _negated(start: int, tokens: _Tokens, clause: int, negators: frozenset[str] = R.NEGATORS) -> bool:
         counted = 0
         j = start - 1
-        while j >= 0 and counted < 3 and tokens[j].clause == clause:
-            word = tokens[j].word
+        words, clauses = tokens.word, tokens.clause
+        while j >= 0 and counted < 3 and clauses[j] == clause:
+            word = words[j]
             if word in negators:
                 return True
             if word in R.CONTRAST_AFTER:
@@ -409,15 +431,15 @@ class ItalianSentiment:
             j -= 1
         return False
 
-    def _negated_service(self, items: list[_Item], tokens: list[_Token], wordset: set[str]) -> list[_Item]:
+    def _negated_service(self, items: list[_Item], tokens: _Tokens, wordset: set[str]) -> list[_Item]:
         """'non risponde', 'mai arrivati': a service verb under negation is a complaint."""
         if _SERVICE_NEGATORS.isdisjoint(wordset):
             return []
         covered = {k for it in items for k in range(it.start, it.end + 1)}
         found = []
-        for i, tok in enumerate(tokens):
-            if i not in covered and tok.word.startswith(R.SERVICE_VERB_STEMS):
-                if self._negated(i, tokens, tok.clause, _SERVICE_NEGATORS):
+        for i, word in enumerate(tokens.word):
+            if i not in covered and word.startswith(R.SERVICE_VERB_STEMS):
+                if self._negated(i, tokens, tokens.clause[i], _SERVICE_NEGATORS):
                     found.append(_Item(i, i, R.NEGATED_SERVICE_VALENCE, negation_inside=True))
         return found
 
@@ -436,30 +458,29 @@ class ItalianSentiment:
         return text.count("?") == 1 and "!" not in text and folded.startswith(R.INFO_QUESTION_OPENINGS)
 
     @staticmethod
-    def _weigh_contrast(items: list[_Item], tokens: list[_Token], wordset: set[str]) -> None:
+    def _weigh_contrast(items: list[_Item], tokens: _Tokens, wordset: set[str]) -> None:
         # The last "ma/però" of a sentence splits it: 0.5 before, 1.5 after (VADER's 'but' rule).
         if _CONTRAST_WORDS.isdisjoint(wordset):
             return
-        words = [t.word for t in tokens]
+        words, clauses, sentences = tokens.word, tokens.clause, tokens.sentence
         last_contrast: dict[int, int] = {}
         conceded_clauses: set[int] = set()
-        for i, tok in enumerate(tokens):
-            if tok.word in R.CONTRAST_AFTER and i > 0:
-                last_contrast[tok.sentence] = i
-            pair = f"{tok.word} {words[i + 1]}" if i + 1 < len(words) else ""
-            if tok.word in R.CONCESSIVE or pair in R.CONCESSIVE:
-                conceded_clauses.add(tok.clause)
+        for i, word in enumerate(words):
+            if word in R.CONTRAST_AFTER and i > 0:
+                last_contrast[sentences[i]] = i
+            pair = f"{word} {words[i + 1]}" if i + 1 < len(words) else ""
+            if word in R.CONCESSIVE or pair in R.CONCESSIVE:
+                conceded_clauses.add(clauses[i])
         for item in items:
-            tok = tokens[item.start]
-            pivot = last_contrast.get(tok.sentence)
+            pivot = last_contrast.get(sentences[item.start])
             if pivot is not None:
                 item.valence *= 0.5 if item.start < pivot else 1.5
-            if tok.clause in conceded_clauses:
+            if clauses[item.start] in conceded_clauses:
                 item.valence *= 0.5
 
     @staticmethod
     def _sarcasm(
-        items: list[_Item], tokens: list[_Token], folded: str, emoji: list[str], text: str, wordset: set[str]
+        items: list[_Item], tokens: _Tokens, folded: str, emoji: list[str], text: str, wordset: set[str]
     ) -> None:
         praise = [it for it in items if it.valence > 0 and _span(tokens, it) in R.SARCASM_PRONE]
         if not praise:
@@ -467,10 +488,11 @@ class ItalianSentiment:
         strong = any(e in R.STRONG_IRONY_EMOJI for e in emoji) or any(m in folded for m in R.STRONG_IRONY_MARKERS)
         complaints = [it for it in items if it.valence <= -0.7]
         numbered = bool(_time_complaints(folded, wordset) or _repeat_complaints(folded, wordset))
-        marked = any(tokens[it.end].trailing_ellipsis for it in praise)
+        marked = any(it.end in tokens.ellipsis for it in praise)
         if not (strong or marked or complaints or numbered):
             return
-        last_clause = tokens[-1].clause
+        words, clauses = tokens.word, tokens.clause
+        last_clause = clauses[-1]
         first_complaint = min((it.start for it in complaints), default=0)
         cue = (
             strong
@@ -487,16 +509,12 @@ class ItalianSentiment:
             span = _span(tokens, it)
             # "bel servizio eh", "complimenti...", "ma che efficienza": the praise itself is marked.
             tagged = (
-                (it.end + 1 < len(tokens) and tokens[it.end + 1].word in R.IRONY_TAGS)
-                or tokens[it.end].trailing_ellipsis
-                or (
-                    it.start >= 1
-                    and tokens[it.start - 1].word == "che"
-                    and (it.start == 1 or tokens[it.start - 2].word == "ma")
-                )
+                (it.end + 1 < len(words) and words[it.end + 1] in R.IRONY_TAGS)
+                or it.end in tokens.ellipsis
+                or (it.start >= 1 and words[it.start - 1] == "che" and (it.start == 1 or words[it.start - 2] == "ma"))
             )
             # Praise closing a post that complained before it: "… fuori servizio. Grazie ATAC."
-            closing = tokens[it.start].clause >= last_clause - 1 and it.start > first_complaint
+            closing = clauses[it.start] >= last_clause - 1 and it.start > first_complaint
             if cue or tagged or (outweighed and (closing or span in R.HABITUALLY_SARCASTIC)):
                 it.valence = -abs(it.valence) * 0.8
 
@@ -516,54 +534,54 @@ def _titled(raw: str) -> bool:
     return raw[0].isupper() and not raw[1:2].isupper()
 
 
-def _outside_names(items: list[_Item], tokens: list[_Token]) -> list[_Item]:
+def _outside_names(items: list[_Item], tokens: _Tokens) -> list[_Item]:
     """``items`` without those inside runs of two or more Capitalised words ("Ospedale del Buon
     Consiglio", "Banca Aurora") that do not open a sentence: in mid-sentence, Italian capitalises
     names only. Only the matched words are looked at, so a post pays for its few of them."""
-    n = len(tokens)
+    raws, words, clauses, sentences = tokens.raw, tokens.word, tokens.clause, tokens.sentence
+    n = len(words)
     kept = []
     for item in items:
         i = item.start
-        tok = tokens[i]
-        if not i or not _titled(tok.raw):
+        if not i or not _titled(raws[i]):
             kept.append(item)
             continue
+        clause = clauses[i]
         start, end = i, item.end
         j = i - 1
-        while j >= 0 and tokens[j].clause == tok.clause and (_titled(tokens[j].raw) or tokens[j].word in R.NAME_LINKS):
-            if _titled(tokens[j].raw):
+        while j >= 0 and clauses[j] == clause and (_titled(raws[j]) or words[j] in R.NAME_LINKS):
+            if _titled(raws[j]):
                 start = j
             j -= 1
         j = i + 1
-        while j < n and tokens[j].clause == tok.clause and (_titled(tokens[j].raw) or tokens[j].word in R.NAME_LINKS):
-            if _titled(tokens[j].raw):
+        while j < n and clauses[j] == clause and (_titled(raws[j]) or words[j] in R.NAME_LINKS):
+            if _titled(raws[j]):
                 end = j
             j += 1
-        if start == 0 or tokens[start - 1].sentence != tokens[start].sentence:
+        if start == 0 or sentences[start - 1] != sentences[start]:
             start += 1  # a sentence's first word is capitalised anyway
         # "Bravo Presidente", "Bene Governo Monti": a run's first word is praise of the name,
         # unless an article or preposition makes the whole run a noun phrase ("la Bella Italia").
-        if end <= start or (i == start and tokens[i - 1].word not in R.NAME_OPENERS):
+        if end <= start or (i == start and words[i - 1] not in R.NAME_OPENERS):
             kept.append(item)
     return kept
 
 
-def _is_headline(text: str, tokens: list[_Token]) -> bool:
+def _is_headline(text: str, tokens: _Tokens) -> bool:
     """A link shared without a reply or a first person: news and broadcast posts rarely give an opinion."""
     return (
         ("http://" in text or "https://" in text)
         and not text.lstrip().startswith(("@", ".@"))
-        and not any(t.word in R.FIRST_PERSON for t in tokens)
+        and R.FIRST_PERSON.isdisjoint(tokens.word)
     )
 
 
-def _mask_names(tokens: list[_Token], names: Names) -> None:
-    words = [t.word for t in tokens]
+def _mask_names(tokens: _Tokens, names: Names) -> None:
+    words = tokens.word
     for i, word in enumerate(words):
         for name in names.get(word, ()):
             if tuple(words[i : i + len(name)]) == name:
-                for k in range(i, i + len(name)):
-                    tokens[k].masked = True
+                tokens.masked.update(range(i, i + len(name)))
                 break
 
 
@@ -580,8 +598,8 @@ def _repeat_complaints(folded: str, wordset: set[str]) -> list[str]:
     return _REPEAT_COMPLAINT.findall(folded)
 
 
-def _span(tokens: list[_Token], item: _Item) -> str:
-    return " ".join(t.word for t in tokens[item.start : item.end + 1])
+def _span(tokens: _Tokens, item: _Item) -> str:
+    return " ".join(tokens.word[item.start : item.end + 1])
 
 
 def _unelongate(word: str, lexicon: dict[str, float]) -> str:
