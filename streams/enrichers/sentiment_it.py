@@ -209,6 +209,11 @@ class ItalianSentiment:
             words = tuple(key.split())
             by_head.setdefault(words[0], {}).setdefault(len(words), {})[words] = (valence, key in self.negated_phrases)
         self.phrase_heads = {head: sorted(groups.items(), reverse=True) for head, groups in by_head.items()}
+        #: head word → the second words of its phrases: a head ("non", "che") is mostly followed by none.
+        self.phrase_seconds = {
+            head: frozenset(words[1] for group in groups.values() for words in group)
+            for head, groups in by_head.items()
+        }
         #: Words that can start a match: a post with none of them has no lexicon item.
         self.known_words = frozenset(self.words) | frozenset(self.phrase_heads)
         self.vader = vader or SentimentIntensityAnalyzer()
@@ -221,6 +226,7 @@ class ItalianSentiment:
         self.emoji.update(R.EMOJI_EXTRA)
         # VADER reads emoji one character at a time; so do we (sequences count by their parts).
         self.emoji = {e: v for e, v in self.emoji.items() if len(e) == 1}
+        self._emoji_char = re.compile("[" + "".join(re.escape(e) for e in sorted(self.emoji)) + "]")
         self.emoticons = {k: v for k, v in self.vader.lexicon.items() if not k.isalpha() and not k.isalnum()}
         #: Whitespace-separated chunk → what :meth:`_read_chunk` makes of it: posts repeat their words.
         self._chunk_cache: dict[str, float | _Chunk] = {}
@@ -228,8 +234,8 @@ class ItalianSentiment:
     # --- public -------------------------------------------------------------------------------
     def polarity_scores(self, text: str) -> dict[str, float]:
         """``{'neg', 'neu', 'pos', 'compound'}`` as VADER computes them, from Italian rules."""
-        emoji_found = [ch for ch in text if ch in self.emoji] if MAYBE_EMOJI.search(text) else []
-        plain = "".join(" " if ch in self.emoji else ch for ch in text) if emoji_found else text
+        emoji_found = self._emoji_char.findall(text) if MAYBE_EMOJI.search(text) else []
+        plain = self._emoji_char.sub(" ", text) if emoji_found else text
         tokens, extra = self._tokenize(plain)
         for names in self.name_files:
             _mask_names(tokens, names.value)
@@ -240,7 +246,9 @@ class ItalianSentiment:
             # Nearly half of real posts: no word, emoji or emoticon with a valence, nor a complaint
             # told without one. VADER's aggregation of all-zero scores, without running it.
             return dict(_NEUTRAL) if tokens else dict(_EMPTY)
-        all_caps = self._all_caps(tokens)
+        # Only a word in capitals needs to know whether the whole post is: most posts have none.
+        raws = tokens.raw
+        all_caps = any(raws[item.start].isupper() for item in items) and self._all_caps(tokens)
         for item in items:
             self._adjust(item, tokens, all_caps)
         items.extend(self._negated_service(items, tokens, wordset))
@@ -352,8 +360,9 @@ class ItalianSentiment:
                 i += 1
                 continue
             word = words[i]
-            candidates = self.phrase_heads.get(word)
-            if candidates:
+            seconds = self.phrase_seconds.get(word)
+            if seconds and i + 1 < n and words[i + 1] in seconds:
+                candidates = self.phrase_heads[word]
                 for length, phrases in candidates:
                     found = phrases.get(tuple(words[i : i + length]))
                     if found is not None:
