@@ -65,7 +65,9 @@ _BOOST_DISTANCE = (1.0, 0.95, 0.9)
 _ADDRESS_STARTS = frozenset("@.hwRr")
 _MENTION_HEAD = re.compile(r"^\W?@\w+")
 #: A chunk's words: raw, lexicon forms, and the positions among them of elongated ones.
-_Chunk = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]
+#: and how the chunk ends (:data:`_ENDS_CLAUSE`, :data:`_ENDS_SENTENCE`, :data:`_ENDS_ELLIPSIS` bits).
+_Chunk = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], int]
+_ENDS_CLAUSE, _ENDS_SENTENCE, _ENDS_ELLIPSIS = 1, 2, 4
 #: What VADER's aggregation gives for words that all score zero, and for no words at all.
 _NEUTRAL = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
 _EMPTY = {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
@@ -229,7 +231,10 @@ class ItalianSentiment:
         self._emoji_char = re.compile("[" + "".join(re.escape(e) for e in sorted(self.emoji)) + "]")
         self.emoticons = {k: v for k, v in self.vader.lexicon.items() if not k.isalpha() and not k.isalnum()}
         #: Whitespace-separated chunk → what :meth:`_read_chunk` makes of it: posts repeat their words.
-        self._chunk_cache: dict[str, float | _Chunk] = {}
+        #: Chunks before a post's first word (where "RT" is no word) have their own memo. An empty
+        #: tuple stands for a chunk that is only a mention or a link.
+        self._chunk_cache: dict[str, float | _Chunk | tuple[()]] = {}
+        self._first_chunk_cache: dict[str, float | _Chunk | tuple[()]] = {}
 
     # --- public -------------------------------------------------------------------------------
     def polarity_scores(self, text: str) -> dict[str, float]:
@@ -300,21 +305,18 @@ class ItalianSentiment:
         raws, words, clauses, sentences = tokens.raw, tokens.word, tokens.clause, tokens.sentence
         emoticon_scores: list[float] = []
         clause = sentence = 0
-        chunks = self._chunk_cache
+        chunks, first_chunks = self._chunk_cache, self._first_chunk_cache
         for chunk in text.split():
-            if chunk[0] in _ADDRESS_STARTS and (not words or not chunk.isalnum()):
-                # Mentions and links carry no valence (a user may be called @insopportabile), and
-                # "RT @x:" is not where a post starts; "@x:Non" keeps its words.
-                chunk = _strip_address(chunk, at_start=not words)
-                if not chunk:
-                    continue
-            parsed = chunks.get(chunk)
+            memo = chunks if words else first_chunks
+            parsed = memo.get(chunk)
             if parsed is None:
-                parsed = chunks[chunk] = self._read_chunk(chunk)
+                parsed = memo[chunk] = self._read_chunk(chunk, at_start=not words)
             if isinstance(parsed, float):
                 emoticon_scores.append(parsed)
                 continue
-            chunk_raws, chunk_words, elongated = parsed
+            if not parsed:
+                continue
+            chunk_raws, chunk_words, elongated, ends = parsed
             if elongated:
                 tokens.elongated.update(len(words) + k for k in elongated)
             if len(chunk_words) == 1:  # most chunks: appending beats extending
@@ -327,19 +329,34 @@ class ItalianSentiment:
                 words.extend(chunk_words)
                 clauses.extend([clause] * len(chunk_words))
                 sentences.extend([sentence] * len(chunk_words))
-            last = chunk[-1]
-            if last in ".,;:!?…":
-                if words and (chunk.endswith("...") or last == "…"):
+            if ends:
+                if ends & _ENDS_ELLIPSIS and words:
                     tokens.ellipsis.add(len(words) - 1)
                 clause += 1
-                if last in ".!?…":
+                if ends & _ENDS_SENTENCE:
                     sentence += 1
-        if len(chunks) > 200_000:  # bound the memo; social text repeats words enough to refill it fast
+        if len(chunks) + len(first_chunks) > 200_000:  # bound the memos; social text refills them fast
             chunks.clear()
+            first_chunks.clear()
         return tokens, emoticon_scores
 
-    def _read_chunk(self, chunk: str) -> float | _Chunk:
-        """An emoticon's valence, or the chunk's words: (raw words, lexicon forms, which are elongated)."""
+    def _read_chunk(self, chunk: str, at_start: bool) -> float | _Chunk | tuple[()]:
+        """What a whitespace-separated chunk brings: an emoticon's valence, nothing (a mention, a
+        link), or its words: (raw words, lexicon forms, which are elongated, how the chunk ends)."""
+        if chunk[0] in _ADDRESS_STARTS and (at_start or not chunk.isalnum()):
+            # Mentions and links carry no valence (a user may be called @insopportabile), and
+            # "RT @x:" is not where a post starts; "@x:Non" keeps its words.
+            chunk = _strip_address(chunk, at_start)
+            if not chunk:
+                return ()
+        last = chunk[-1]
+        ends = 0
+        if last in ".,;:!?…":
+            ends = _ENDS_CLAUSE
+            if last in ".!?…":
+                ends |= _ENDS_SENTENCE
+            if chunk.endswith("...") or last == "…":
+                ends |= _ENDS_ELLIPSIS
         if chunk.isalnum():
             pieces = [chunk]  # str.isalnum and \w agree on every character but "_"
         else:
@@ -348,7 +365,8 @@ class ItalianSentiment:
                 return emoticon
             pieces = _WORD.findall(chunk)
         forms = [self._lookup_form(piece) for piece in pieces]
-        return tuple(pieces), tuple(word for word, _ in forms), tuple(k for k, (_, e) in enumerate(forms) if e)
+        elongated = tuple(k for k, (_, e) in enumerate(forms) if e)
+        return tuple(pieces), tuple(word for word, _ in forms), elongated, ends
 
     def _match(self, tokens: _Tokens) -> list[_Item]:
         items: list[_Item] = []
