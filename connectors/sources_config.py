@@ -45,14 +45,13 @@ from connectors.producer import PostProducer
 from core.durations import parse_duration
 from core.errors import ConfigError
 from core.settings import Settings
-from core.yaml_file import ConfigFileError, FileShape, load_model, locate, read_text
+from core.yaml_file import ConfigFileError, FileShape, env_var_name, listify, load_model, locate, read_text
 
 TYPES = ("rss", "mastodon", "bluesky", "reddit", "http")
 #: Fields that would hold a secret; the file names environment variables instead.
 SECRET_FIELDS = frozenset(
     {"token", "access_token", "secret", "client_id", "client_secret", "password", "api_key", "ingest_token"}
 )
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -62,23 +61,9 @@ def _name(value: str) -> str:
     return value
 
 
-def _env_name(value: str) -> str:
-    # Never echo the value: when this fails it is likely the token itself.
-    if not _ENV_NAME.match(value):
-        raise ValueError(
-            "write the name of an environment variable holding the token (like ASCOLTO_MASTODON_TOKEN), "
-            "never the token itself"
-        )
-    return value
-
-
-def _listify(value: object) -> object:
-    return [value] if isinstance(value, str) else value
-
-
 Name = Annotated[str, AfterValidator(_name)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-Words = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listify)]
+EnvName = Annotated[str, AfterValidator(env_var_name("token", "ASCOLTO_MASTODON_TOKEN"))]
+Words = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(listify)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
@@ -111,7 +96,7 @@ class RssEntry(_Entry):
     """``ascolto connect rss``: feeds polled with conditional GETs."""
 
     type: Literal["rss"]
-    urls: Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listify), Field(min_length=1)]
+    urls: Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(listify), Field(min_length=1)]
     every: Duration = timedelta(minutes=5)
     once: bool = False
 
@@ -161,9 +146,9 @@ class RedditEntry(_Entry):
 
     type: Literal["reddit"]
     subreddits: Annotated[
-        tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listify), Field(min_length=1)
+        tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(listify), Field(min_length=1)
     ]
-    kinds: Annotated[tuple[Literal["posts", "comments"], ...], BeforeValidator(_listify), Field(min_length=1)] = (
+    kinds: Annotated[tuple[Literal["posts", "comments"], ...], BeforeValidator(listify), Field(min_length=1)] = (
         "posts",
         "comments",
     )

@@ -57,6 +57,30 @@ class FileShape:
     skip_error_types: frozenset[str] = field(default_factory=frozenset)  # errors told otherwise (duplicate names)
 
 
+# --- field validators the files share ---------------------------------------------------------------
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_var_name(what: str, example: str) -> Callable[[str], str]:
+    """A validator for a field naming the environment variable that holds ``what`` (a token, a secret):
+    the files never hold secrets, and the error never echoes the value (it is likely the secret itself)."""
+
+    def check(value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(
+                f"write the name of an environment variable that holds the {what} (like {example}), "
+                f"never the {what} itself"
+            )
+        return value
+
+    return check
+
+
+def listify(value: object) -> object:
+    """One string where a list is expected is a list of one (``lang: it`` means ``lang: [it]``)."""
+    return [value] if isinstance(value, str) else value
+
+
 def read_text(path: Path | str, *, error: type[ConfigFileError], cannot_read: Callable[[str], str]) -> str:
     """The file's text, or ``error`` with the sentence ``cannot_read(reason)``."""
     try:

@@ -38,30 +38,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from core.durations import parse_duration
-from core.yaml_file import ConfigFileError, FileShape, load_model, read_text
+from core.yaml_file import ConfigFileError, FileShape, env_var_name, listify, load_model, read_text
 from streams.alerting.detection import Flatline, NegativeSpike, NewTerm, VolumeSpike
 from streams.alerting.matching import Matcher
 
 KINDS = ("negative_spike", "volume_spike", "flatline", "new_term")
 
 # --- field types ----------------------------------------------------------------------------------
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PRESETS = {"low": 4.0, "medium": 3.0, "high": 2.0}  # sensitivity words as z-scores: high fires soonest
-
-
-def _env_name(value: str) -> str:
-    # Never echo the value: when this fails it is likely the secret itself.
-    if not _ENV_NAME.match(value):
-        raise ValueError(
-            "write the name of an environment variable that holds the secret (like ASCOLTO_HOOK_SECRET), "
-            "never the secret itself"
-        )
-    return value
-
-
-def _listify(value: object) -> object:
-    return [value] if isinstance(value, str) else value
 
 
 def _pattern(regex: str, advice: str) -> AfterValidator:
@@ -88,8 +73,8 @@ _LANG = _pattern(r"^([a-z]{2,3}|und)$", "a language is an ISO 639-1 code, like i
 # No user:password@ in a URL: credentials belong in the environment (secret_env), not in the file.
 _URL = _pattern(r"^https?://[^\s@/]+(/\S*)?$", "write an http(s) URL with no user or password in it")
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-Words = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listify)]
+EnvName = Annotated[str, AfterValidator(env_var_name("secret", "ASCOLTO_HOOK_SECRET"))]
+Words = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(listify)]
 KeyField = Literal["topic", "watch_term", "source", "hashtag", "all"]
 Language = Literal["it", "en"]
 Baseline = Literal["auto", "seasonal", "ewma"]
@@ -107,8 +92,8 @@ class Filters(_Strict):
     topic: Words = ()
     watch_term: Words = ()
     source: Words = ()
-    lang: Annotated[tuple[Annotated[str, _LANG], ...], BeforeValidator(_listify)] = ()
-    sentiment: Annotated[tuple[Literal["positive", "neutral", "negative"], ...], BeforeValidator(_listify)] = ()
+    lang: Annotated[tuple[Annotated[str, _LANG], ...], BeforeValidator(listify)] = ()
+    sentiment: Annotated[tuple[Literal["positive", "neutral", "negative"], ...], BeforeValidator(listify)] = ()
 
     def admits(self, post: Mapping[str, Any]) -> bool:
         """Whether an EnrichedPost v1 passes every filter."""
@@ -146,7 +131,7 @@ class EmailChannel(_Strict):
     """E-mail over SMTP (server and login from the environment); ``language`` overrides the rule's."""
 
     kind: ClassVar[str] = "email"
-    to: Annotated[tuple[Annotated[str, AfterValidator(_email)], ...], BeforeValidator(_listify), Field(min_length=1)]
+    to: Annotated[tuple[Annotated[str, AfterValidator(_email)], ...], BeforeValidator(listify), Field(min_length=1)]
     language: Language | None = None
     digest: Duration | None = None  # batch this subscriber's alerts into one message per period (e.g. 1h)
 
