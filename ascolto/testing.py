@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -35,6 +36,7 @@ from elasticsearch import ApiError
 from kafka import KafkaAdminClient, KafkaConsumer
 
 from ascolto import launcher
+from connectors.live import Backoff, Checkpoint, CheckpointStore, LiveReport, LiveSource, run_live
 from connectors.producer import PostProducer
 from core.kafka import TopicNames, ensure_topics, kafka_client_config
 from core.settings import Settings
@@ -107,6 +109,48 @@ def wait_for(check: Callable[[], T], *, timeout: float, what: str, interval: flo
         time.sleep(interval)
         last = check()
     return last
+
+
+async def wait_until(check: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """The asyncio twin of :func:`wait_for`: poll ``check`` (cheap, non-blocking) until it is truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def publish_live(
+    settings: Settings,
+    source: LiveSource,
+    store: CheckpointStore,
+    *,
+    done: Callable[[Checkpoint], object] | None = None,
+    during: Callable[[], Awaitable[None]] | None = None,
+    timeout: float = 60.0,
+) -> LiveReport:
+    """Run a live source with ``run_live`` and a real producer until it ends, or until its saved checkpoint
+    satisfies ``done`` (a checkpoint is saved only once Kafka acknowledged everything before it), then stop
+    it. ``during`` runs alongside. A source that raises (refused, say) raises here; one that ends before
+    ``done`` holds fails the caller's test."""
+    stop = asyncio.Event()
+    with PostProducer(settings, stage=f"connector:{source.name}") as producer:
+        task = asyncio.create_task(
+            run_live(source, producer, store, stop=stop, backoff=Backoff(initial=0.05, rng=random.Random(3)))
+        )
+        try:
+            if during is not None:
+                await during()
+            if done is not None:
+                await wait_until(lambda: task.done() or done(store.load()), f"{source.name}'s checkpoint", timeout)
+                stop.set()
+            report = await asyncio.wait_for(task, timeout=timeout)
+            assert done is None or done(store.load()), f"{source.name} ended before its checkpoint was done"
+            return report
+        finally:
+            stop.set()
+            if not task.done():
+                task.cancel()
 
 
 def free_port() -> int:

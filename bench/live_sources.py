@@ -35,9 +35,9 @@ import orjson
 from cpu import CpuMeter
 
 from ascolto import launcher
-from ascolto.testing import LocalPipeline, free_port, make_post
+from ascolto.testing import LocalPipeline, free_port, make_post, publish_live
 from connectors.bluesky import BlueskySource
-from connectors.live import Backoff, CheckpointStore, run_live
+from connectors.live import CheckpointStore
 from connectors.producer import PostProducer
 from connectors.reddit import RedditSource
 from connectors.rss import RssSource
@@ -81,11 +81,7 @@ def rss(n: int, tmp: Path) -> Work:
             source = RssSource([server.url(f"/feed{f}.rss") for f in range(FEEDS)], once=True)
             store = CheckpointStore(tmp, f"rss-{pipeline.uid}")
 
-            async def run() -> None:
-                with PostProducer(pipeline.settings, stage="connector:rss") as producer:
-                    await run_live(source, producer, store, backoff=Backoff(0.05))
-
-            asyncio.run(run())
+            asyncio.run(publish_live(pipeline.settings, source, store, timeout=600))
 
     return work
 
@@ -98,17 +94,10 @@ def bluesky(n: int, tmp: Path) -> Work:
         store = CheckpointStore(tmp, f"bluesky-{pipeline.uid}")
 
         async def run(url: str) -> None:
-            stop = asyncio.Event()
-
-            async def watch() -> None:
-                while store.load().get("time_us", 0) < last:
-                    await asyncio.sleep(0.05)
-                stop.set()
-
-            watcher = asyncio.create_task(watch())
-            with PostProducer(pipeline.settings, stage="connector:bluesky") as producer:
-                await run_live(BlueskySource(url=url), producer, store, stop=stop, backoff=Backoff(0.05))
-            await watcher
+            source = BlueskySource(url=url)
+            await publish_live(
+                pipeline.settings, source, store, done=lambda c: c.get("time_us", 0) >= last, timeout=600
+            )
 
         server = JetstreamServer([])
         server.add(*events)
@@ -124,21 +113,18 @@ def reddit(n: int, tmp: Path) -> Work:
         store.save({"posts": {"newest": float(T0), "seen": []}})  # everything after T0 is new: n/100 pages
 
         async def run(server: RedditServer) -> None:
-            stop = asyncio.Event()
             source = RedditSource(
                 ["italy"], client_id=CLIENT_ID, client_secret=CLIENT_SECRET, user_agent=USER_AGENT,
                 kinds=("posts",), base_url=server.url, auth_url=server.auth_url, max_pages=n // 100 + 2,
             )  # fmt: skip
 
-            async def watch() -> None:
-                while (store.load().get("posts") or {}).get("newest", 0) < T0 + n:
-                    await asyncio.sleep(0.05)
-                stop.set()
-
-            watcher = asyncio.create_task(watch())
-            with PostProducer(pipeline.settings, stage="connector:reddit") as producer:
-                await run_live(source, producer, store, stop=stop, backoff=Backoff(0.05))
-            await watcher
+            await publish_live(
+                pipeline.settings,
+                source,
+                store,
+                done=lambda c: (c.get("posts") or {}).get("newest", 0) >= T0 + n,
+                timeout=600,
+            )
 
         with RedditServer(budget=1_000_000) as server:  # its own loop, in a thread
             server.add(*(post_thing(i) for i in range(1, n + 1)))

@@ -10,10 +10,9 @@ import orjson
 import pytest
 
 from ascolto import launcher
-from ascolto.testing import LocalPipeline, wait_for
+from ascolto.testing import LocalPipeline, publish_live, wait_for
 from connectors.bluesky import BlueskySource
-from connectors.live import Backoff, CheckpointStore, LiveReport, SourceRefused, run_live
-from connectors.producer import PostProducer
+from connectors.live import CheckpointStore, LiveReport, SourceRefused
 from tests.jetstream import STEP, T0, JetstreamServer, other_events, post_event, post_id
 
 pytestmark = pytest.mark.integration
@@ -23,25 +22,15 @@ def run(pipeline: LocalPipeline, server: JetstreamServer, source: BlueskySource 
     """Run the source until its checkpoint holds the server's last event (everything before is in Kafka)."""
     store = CheckpointStore(pipeline.workdir / "checkpoints", "bluesky")
     last = max((e["time_us"] for e in server.events()), default=1)
-
-    async def main() -> LiveReport:
-        stop = asyncio.Event()
-
-        async def watch() -> None:
-            while store.load().get("time_us", 0) < last:
-                await asyncio.sleep(0.05)
-            stop.set()
-
-        watcher = asyncio.create_task(watch())
-        try:
-            with PostProducer(pipeline.settings, stage="connector:bluesky") as producer:
-                return await run_live(
-                    source or BlueskySource(url=server.url), producer, store, stop=stop, backoff=Backoff(initial=0.05)
-                )
-        finally:
-            watcher.cancel()
-
-    return asyncio.run(asyncio.wait_for(main(), timeout=120))
+    return asyncio.run(
+        publish_live(
+            pipeline.settings,
+            source or BlueskySource(url=server.url),
+            store,
+            done=lambda saved: saved.get("time_us", 0) >= last,
+            timeout=120,
+        )
+    )
 
 
 def raw_ids(pipeline: LocalPipeline, expected: int) -> list[str]:

@@ -8,14 +8,14 @@ import random
 import signal
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from ascolto import launcher
-from ascolto.testing import LocalPipeline, free_port, wait_for
+from ascolto.testing import LocalPipeline, free_port, wait_for, wait_until
 from connectors.live import Backoff, CheckpointStore, LiveReport, SourceRefused, run_live
 from connectors.mastodon import MastodonSource
 from connectors.producer import PostProducer
@@ -41,11 +41,8 @@ def ids(first: int, last: int, port: int) -> set[str]:
     return {f"mastodon:127.0.0.1:{port}/{i}" for i in range(first, last + 1)}
 
 
-async def until(check: Any, what: str, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+#: The source's own streams open within seconds: wait half the shared default.
+until = partial(wait_until, timeout=30)
 
 
 class Run:

@@ -5,7 +5,6 @@ bad credentials and private subreddits refused in one sentence; a SIGKILLed CLI 
 from __future__ import annotations
 
 import asyncio
-import random
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -15,9 +14,8 @@ import orjson
 import pytest
 
 from ascolto import launcher
-from ascolto.testing import LocalPipeline, wait_for
-from connectors.live import Backoff, CheckpointStore, LiveReport, SourceRefused, run_live
-from connectors.producer import PostProducer
+from ascolto.testing import LocalPipeline, publish_live, wait_for
+from connectors.live import CheckpointStore, SourceRefused
 from connectors.reddit import RedditSource
 from tests.reddit_server import CLIENT_ID, CLIENT_SECRET, USER_AGENT, RedditServer, comment_thing, post_thing
 
@@ -43,22 +41,6 @@ def source(server: RedditServer, secret: str = CLIENT_SECRET, **options: object)
 
 def raw_ids(pipeline: LocalPipeline, expected: int) -> list[str]:
     return [r.key.decode() for r in pipeline.read(pipeline.topics.raw, expected)]
-
-
-async def run_until(pipeline: LocalPipeline, src: RedditSource, store: CheckpointStore, done: object) -> LiveReport:
-    """``run_live`` with a real producer until ``done()`` holds (polled), then stopped."""
-    stop = asyncio.Event()
-    with PostProducer(pipeline.settings, stage="connector:reddit") as producer:
-        task = asyncio.create_task(
-            run_live(src, producer, store, stop=stop, backoff=Backoff(initial=0.05, rng=random.Random(3)))
-        )
-        deadline = asyncio.get_running_loop().time() + 90
-        while not done():  # type: ignore[operator]
-            assert not task.done(), task.result()
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.05)
-        stop.set()
-        return await asyncio.wait_for(task, 30)
 
 
 def test_every_thing_once_through_drops_429_500s_and_token_expiry_within_the_budget(deployment, tmp_path):
@@ -89,7 +71,9 @@ def test_every_thing_once_through_drops_429_500s_and_token_expiry_within_the_bud
                 and len((saved.get("comments") or {}).get("seen", [])) >= 30
             )
 
-        report = asyncio.run(run_until(deployment, source(server), store, progress))
+        report = asyncio.run(
+            publish_live(deployment.settings, source(server), store, done=lambda _: progress(), timeout=90)
+        )
 
         statuses = server.statuses()
         assert {-1, 429, 500, 401} <= set(statuses)
@@ -112,7 +96,13 @@ def test_a_thing_reaches_kafka_as_the_documented_raw_post(deployment, tmp_path):
         server.add(comment_thing(2, link=1, body="Il bus 64 non passa da un'ora &amp; nessuno risponde"))
         store = CheckpointStore(tmp_path, "reddit")
         asyncio.run(
-            run_until(deployment, source(server, kinds=("comments",)), store, lambda: store.load().get("comments"))
+            publish_live(
+                deployment.settings,
+                source(server, kinds=("comments",)),
+                store,
+                done=lambda saved: saved.get("comments"),
+                timeout=90,
+            )
         )
     (record,) = deployment.read(deployment.topics.raw, 1)
     post = orjson.loads(record.value)
@@ -126,7 +116,7 @@ def test_a_thing_reaches_kafka_as_the_documented_raw_post(deployment, tmp_path):
 def refusal(deployment: LocalPipeline, src: RedditSource, tmp_path: Path) -> SourceRefused:
     store = CheckpointStore(tmp_path, "reddit")
     with pytest.raises(SourceRefused) as caught:
-        asyncio.run(run_until(deployment, src, store, lambda: False))
+        asyncio.run(publish_live(deployment.settings, src, store, done=lambda _: False, timeout=90))
     return caught.value
 
 

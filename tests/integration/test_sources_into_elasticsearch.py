@@ -10,8 +10,7 @@ posts older than its retention (as it should).
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ from elasticsearch.helpers import scan
 from pydantic import SecretStr
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from ascolto.testing import LocalPipeline, free_port
+from ascolto.testing import LocalPipeline, free_port, publish_live, wait_until
 from connectors.bluesky import BlueskySource
 from connectors.http_ingest import IngestEndpoint, serve
-from connectors.live import Backoff, Checkpoint, CheckpointStore, LiveReport, LiveSource, run_live
+from connectors.live import Checkpoint, CheckpointStore, LiveReport
 from connectors.mastodon import MastodonSource
 from connectors.producer import PostProducer
 from connectors.reddit import RedditSource
@@ -48,43 +47,6 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
 
 
 # --- running a source ------------------------------------------------------------------------------------
-
-
-async def until(check: Callable[[], object], what: str, timeout: float = 60) -> None:
-    """Poll ``check`` (cheap, non-blocking) until it is truthy; fail naming ``what`` after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
-async def publish_live(
-    pipeline: LocalPipeline,
-    source: LiveSource,
-    store: CheckpointStore,
-    *,
-    done: Callable[[Checkpoint], bool] | None = None,
-    during: Callable[[], Awaitable[None]] | None = None,
-) -> LiveReport:
-    """Run ``source`` with a real producer until it ends, or until its saved checkpoint satisfies ``done``
-    (the checkpoint is saved only once Kafka acknowledged everything before it). ``during`` runs alongside."""
-    stop = asyncio.Event()
-    with PostProducer(pipeline.settings, stage=f"connector:{source.name}") as producer:
-        task = asyncio.create_task(
-            run_live(source, producer, store, stop=stop, backoff=Backoff(initial=0.05, rng=random.Random(3)))
-        )
-        try:
-            if during is not None:
-                await during()
-            if done is not None:
-                await until(lambda: task.done() or done(store.load()), f"{source.name}'s checkpoint")
-                stop.set()
-            return await asyncio.wait_for(task, timeout=60)
-        finally:
-            stop.set()
-            if not task.done():
-                task.cancel()
 
 
 # --- what the index holds --------------------------------------------------------------------------------
@@ -145,7 +107,7 @@ def test_rss_entries_are_indexed_once_and_a_replay_adds_nothing(pipeline: LocalP
 
         def run(checkpoints: Path) -> LiveReport:
             store = CheckpointStore(checkpoints, "rss")
-            return asyncio.run(publish_live(pipeline, RssSource([url], once=True), store))
+            return asyncio.run(publish_live(pipeline.settings, RssSource([url], once=True), store))
 
         assert run(tmp_path / "first").published == n
         expected = {f"rss:{native_id(url, f'avviso-{i}')}" for i in range(1, n + 1)}
@@ -177,20 +139,22 @@ def test_mastodon_statuses_are_indexed_once_and_a_rewound_backfill_adds_nothing(
             source = MastodonSource(f"http://127.0.0.1:{port}", hashtag=HOST_TAG, token=TOKEN, idle_timeout=10)
 
             async def post_on_the_stream() -> None:
-                await until(lambda: fake.listeners, "the stream to open")
+                await wait_until(lambda: fake.listeners, "the stream to open")
                 for entity in statuses:
                     fake.post(entity)
 
             store = CheckpointStore(tmp_path / "first", source.checkpoint_name)
             live = await publish_live(
-                pipeline, source, store, during=post_on_the_stream, done=lambda c: c.get("since_id") == last
+                pipeline.settings, source, store, during=post_on_the_stream, done=lambda c: c.get("since_id") == last
             )
             docs = await asyncio.to_thread(assert_indexed_once, pipeline, "mastodon", expected)
             # The stream has no catch-up, so an empty checkpoint would only hear new statuses: the replay is a
             # checkpoint rewound to before the first status, which the REST backfill pages through again.
             replay_store = CheckpointStore(tmp_path / "replay", source.checkpoint_name)
             replay_store.save({"since_id": str(first_id - 1)})
-            backfill = await publish_live(pipeline, source, replay_store, done=lambda c: c.get("since_id") == last)
+            backfill = await publish_live(
+                pipeline.settings, source, replay_store, done=lambda c: c.get("since_id") == last
+            )
             assert fake.timeline_requests >= 1
             return live, backfill, docs
         finally:
@@ -216,7 +180,7 @@ def test_bluesky_posts_are_indexed_once_and_a_replay_adds_nothing(pipeline: Loca
         store = CheckpointStore(checkpoints, "bluesky")
         source = BlueskySource(url=server.url)
         # Jetstream never ends: the source is done once its checkpoint holds the last event.
-        return asyncio.run(publish_live(pipeline, source, store, done=lambda c: c.get("time_us") == last))
+        return asyncio.run(publish_live(pipeline.settings, source, store, done=lambda c: c.get("time_us") == last))
 
     with server:
         run(tmp_path / "first")
@@ -319,7 +283,7 @@ def test_reddit_posts_and_comments_are_indexed_once_and_a_replay_adds_nothing(
             )
             store = CheckpointStore(checkpoints, source.checkpoint_name)
             # Reddit is polled for ever: the source is done once its checkpoint holds every post and comment.
-            return asyncio.run(publish_live(pipeline, source, store, done=published_all))
+            return asyncio.run(publish_live(pipeline.settings, source, store, done=published_all))
 
         assert run(tmp_path / "first").published == 2 * n
         expected = {f"reddit:{name}" for wanted in names.values() for name in wanted}
