@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint tools stop bench
+.PHONY: install compile demo test lint tools stop bench
 
 $(BIN)/ascolto: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "ascolto needs Python 3.11 or newer: set PYTHON=/path/to/python3.11")'
@@ -12,7 +12,12 @@ $(BIN)/ascolto: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/ascolto
+install: $(BIN)/ascolto compile
+
+## The hot enrichers compiled to C by mypyc (streams/enrichers/native.py), rebuilt when their sources
+## changed. Without a C compiler it says so and the enrichers run from source (CI must compile).
+compile: $(BIN)/ascolto
+	@$(BIN)/ascolto compile || [ "$${CI:-}" != true ]
 
 ## Everything at once on the local embedded stack: Kafka, Elasticsearch, a worker, a generator.
 demo: install

@@ -29,6 +29,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from ascolto.testing import make_post
 from connectors.generator import GeneratorSource
 from core.settings import Settings
+from streams.enrichers import NATIVE
 from streams.enrichers.chain import EnrichmentChain
 from streams.enrichers.text import MATCH_CACHE_SIZE, MAYBE_EMOJI
 
@@ -142,7 +143,8 @@ def profile(lang: str, posts: list[dict[str, Any]], chain: EnrichmentChain, batc
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
-    print(f"\n{lang}: where the chain's time goes (cProfile, tottime)")
+    note = " (compiled code shows as one call: ASCOLTO_NATIVE=0 to see inside)" if NATIVE == "compiled" else ""
+    print(f"\n{lang}: where the chain's time goes (cProfile, tottime){note}")
     print("\n".join(out.getvalue().splitlines()[4:]))
 
 
@@ -159,6 +161,12 @@ def main() -> None:
     chain = EnrichmentChain.from_names(settings.enricher_names, settings)
     print(f"ascolto enrichment benchmark, one core: chain {', '.join(chain.names)}")
     print(f"batches of {settings.enrich_batch_size}, best of {ROUNDS} interleaved rounds")
+    modes = {
+        "compiled": "hot modules compiled by mypyc (ASCOLTO_NATIVE=0 for the sources)",
+        "source": "from source (`make compile` builds the compiled ones)",
+        "stale": "from source: the compiled build is out of date (`make compile`)",
+    }
+    print(f"enrichers: {modes[NATIVE]}")
     if not DEV_SET.exists():
         print(f"(real Italian posts not found at {DEV_SET}: tests/data and generated posts only)")
     corpora = {lang: corpus(lang, args.posts) for lang in ("it", "en")}

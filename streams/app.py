@@ -15,6 +15,7 @@ from streams.alerting.rulebook import warnings as rule_warnings
 from streams.alerts_index_agent import add_alerts_index_agent
 from streams.detect_agent import add_detector
 from streams.enrich_agent import add_enrich_agent
+from streams.enrichers import NATIVE
 from streams.enrichers.chain import chain_from_settings
 from streams.index_agent import add_index_agent
 from streams.notify_agent import add_notifier
@@ -67,10 +68,13 @@ def create_app(settings: Settings, es: AsyncElasticsearch) -> faust.App:
             log.warning(problem)
         detector = add_detector(app, settings, rulebook, TopicNames.of(settings), kafka)
         add_notifier(app, settings, rulebook)
+    chain = chain_from_settings(settings)
+    if NATIVE == "compiled":
+        log.info("enrichers %s: hot modules compiled (mypyc)", ", ".join(chain.names))
+    else:
+        log.warning("enrichers %s run from source, about half as fast: run `ascolto compile`", ", ".join(chain.names))
     # One connection (one TLS context, secrets registered once) for Faust and both aiokafka clients.
-    add_enrich_agent(
-        app, topics, chain_from_settings(settings), settings, kafka, tap=detector.tap if detector else None
-    )
+    add_enrich_agent(app, topics, chain, settings, kafka, tap=detector.tap if detector else None)
     add_index_agent(app, topics, es, settings, kafka)
     # Alerts are indexed whoever raised them (another worker with rules, a test, a replay).
     add_alerts_index_agent(app, settings, es, kafka, topics)

@@ -6,6 +6,7 @@ import typer
 
 from ascolto.cli import (
     alerts_cmd,
+    compile_cmd,
     connect_cmd,
     demo_cmd,
     dlq_cmd,
@@ -41,6 +42,7 @@ app.command("search")(search_cmd.search)
 app.command("eval")(eval_cmd.eval_)
 app.command("train")(train_cmd.train)
 app.command("demo")(demo_cmd.demo)
+app.command("compile")(compile_cmd.compile_)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 from vaderSentiment.vaderSentiment import B_INCR, C_INCR, N_SCALAR, SentimentIntensityAnalyzer
@@ -181,7 +182,7 @@ class ItalianSentiment:
     reloaded when they change.
     """
 
-    model = MODEL
+    model: ClassVar[str] = MODEL
 
     def __init__(
         self,
@@ -268,11 +269,11 @@ class ItalianSentiment:
         elif _is_headline(text, tokens):
             for item in items:
                 item.valence *= R.HEADLINE_DAMPING
-        sentiments = [0.0] * len(tokens)
+        sentiments: list[float | None] = [0.0] * len(tokens)
         for item in items:
             sentiments[item.start] = item.valence
             for k in range(item.start + 1, item.end + 1):
-                sentiments[k] = None  # type: ignore[call-overload]  # covered by the phrase
+                sentiments[k] = None  # covered by the phrase
         scores = [s for s in sentiments if s is not None]
         scores.extend(extra)
         laughter = emoji_found and R.LAUGHTER_EMOJI.intersection(emoji_found)

@@ -12,8 +12,8 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 # expressions do, in a tenth of the time: every ASCII character that is not a word character
 # (nor '#', '@') becomes a space, or every one that is not a letter.
 _ASCII = bytes(range(128))
-_ASCII_SEPARATORS = bytes.maketrans(_ASCII, bytes(c if chr(c).isalnum() or chr(c) in "_#@" else 32 for c in _ASCII))
-_ASCII_NON_LETTERS = bytes.maketrans(_ASCII, bytes(c if chr(c).isalpha() else 32 for c in _ASCII))
+_ASCII_SEPARATORS = bytes.maketrans(_ASCII, bytes([c if chr(c).isalnum() or chr(c) in "_#@" else 32 for c in _ASCII]))
+_ASCII_NON_LETTERS = bytes.maketrans(_ASCII, bytes([c if chr(c).isalpha() else 32 for c in _ASCII]))
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _REPEATS = re.compile(r"(\w)\1{2,}")
 #: Unicode blocks where emoji live: a text without any of these characters needs no emoji scan.
