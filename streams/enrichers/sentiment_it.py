@@ -24,13 +24,12 @@ emoji in a reply that complains mock; a shared link without a reply or first per
 rules about a post's opening look past "RT @x:" and @mentions; labels use :data:`POSITIVE_AT`
 and :data:`NEGATIVE_AT`, chosen by cross-validation on that set.
 
-The final aggregation (compound, pos, neu, neg) is VADER's own code, so the numbers mean the same.
+The final aggregation (compound, pos, neu, neg) is VADER's own formula (``valence.py``), so the numbers mean the same.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar
@@ -43,6 +42,7 @@ from schemas.contracts import SentimentLabel
 from streams.enrichers import sentiment_it_rules as R
 from streams.enrichers.reloading import ReloadingFile
 from streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
+from streams.enrichers.valence import score_valence
 
 MODEL = "ascolto-it-1"
 
@@ -65,13 +65,38 @@ _CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
 _ADDRESS_STARTS = frozenset("@.hwRr")
 _MENTION_HEAD = re.compile(r"^\W?@\w+")
-#: A chunk's words: raw, lexicon forms, and the positions among them of elongated ones.
-#: and how the chunk ends (:data:`_ENDS_CLAUSE`, :data:`_ENDS_SENTENCE`, :data:`_ENDS_ELLIPSIS` bits).
-_Chunk = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], int]
 _ENDS_CLAUSE, _ENDS_SENTENCE, _ENDS_ELLIPSIS = 1, 2, 4
 #: What VADER's aggregation gives for words that all score zero, and for no words at all.
 _NEUTRAL = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
 _EMPTY = {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
+
+
+class _Chunk:
+    """What a whitespace-separated chunk of a post brings, memoised per chunk: its words (raw, and as
+    the lexicon knows them), which of them are elongated, how the chunk ends (:data:`_ENDS_CLAUSE`,
+    :data:`_ENDS_SENTENCE`, :data:`_ENDS_ELLIPSIS` bits), or an emoticon's valence. A mention or a
+    link brings no words."""
+
+    __slots__ = ("elongated", "emoticon", "ends", "is_emoticon", "raws", "words")
+
+    def __init__(
+        self,
+        raws: list[str],
+        words: list[str],
+        elongated: list[int],
+        ends: int,
+        emoticon: float = 0.0,
+        is_emoticon: bool = False,
+    ) -> None:
+        self.raws = raws
+        self.words = words
+        self.elongated = elongated
+        self.ends = ends
+        self.emoticon = emoticon
+        self.is_emoticon = is_emoticon
+
+
+_NO_WORDS = _Chunk([], [], [], 0)
 
 
 class _Tokens:
@@ -93,12 +118,17 @@ class _Tokens:
         return len(self.word)
 
 
-@dataclass(slots=True)
 class _Item:
-    start: int
-    end: int
-    valence: float
-    negation_inside: bool = False
+    """A lexicon word or phrase found in a post: its span of words and its valence as the rules adjust it."""
+
+    # A plain class rather than a dataclass: compiled, its __init__ is native code, not a generated Python one.
+    __slots__ = ("end", "negation_inside", "start", "valence")
+
+    def __init__(self, start: int, end: int, valence: float, negation_inside: bool = False) -> None:
+        self.start = start
+        self.end = end
+        self.valence = valence
+        self.negation_inside = negation_inside
 
 
 def label_for(compound: float) -> SentimentLabel:
@@ -234,10 +264,9 @@ class ItalianSentiment:
         self._blank_emoji = {ord(e): " " for e in self.emoji}
         self.emoticons = {k: v for k, v in self.vader.lexicon.items() if not k.isalpha() and not k.isalnum()}
         #: Whitespace-separated chunk → what :meth:`_read_chunk` makes of it: posts repeat their words.
-        #: Chunks before a post's first word (where "RT" is no word) have their own memo. An empty
-        #: tuple stands for a chunk that is only a mention or a link.
-        self._chunk_cache: dict[str, float | _Chunk | tuple[()]] = {}
-        self._first_chunk_cache: dict[str, float | _Chunk | tuple[()]] = {}
+        #: Chunks before a post's first word (where "RT" is no word) have their own memo.
+        self._chunk_cache: dict[str, _Chunk] = {}
+        self._first_chunk_cache: dict[str, _Chunk] = {}
 
     # --- public -------------------------------------------------------------------------------
     def polarity_scores(self, text: str) -> dict[str, float]:
@@ -284,7 +313,7 @@ class ItalianSentiment:
             scores.extend(self.emoji[e] for e in emoji_found)
         scores.extend(R.TIME_COMPLAINT_VALENCE for _ in _time_complaints(folded_text, wordset))
         scores.extend(R.REPEAT_COMPLAINT_VALENCE for _ in _repeat_complaints(folded_text, wordset))
-        return self.vader.score_valence(scores, text)
+        return score_valence(scores, text)
 
     # --- steps --------------------------------------------------------------------------------
     def _no_complaint(self, tokens: _Tokens, wordset: set[str], folded: str) -> bool:
@@ -314,24 +343,23 @@ class ItalianSentiment:
             parsed = memo.get(chunk)
             if parsed is None:
                 parsed = memo[chunk] = self._read_chunk(chunk, at_start=not words)
-            if isinstance(parsed, float):
-                emoticon_scores.append(parsed)
+            if parsed.is_emoticon:
+                emoticon_scores.append(parsed.emoticon)
                 continue
-            if not parsed:
-                continue
-            chunk_raws, chunk_words, elongated, ends = parsed
-            if elongated:
-                tokens.elongated.update(len(words) + k for k in elongated)
+            chunk_words = parsed.words
+            if parsed.elongated:
+                tokens.elongated.update([len(words) + k for k in parsed.elongated])
             if len(chunk_words) == 1:  # most chunks: appending beats extending
-                raws.append(chunk_raws[0])
+                raws.append(parsed.raws[0])
                 words.append(chunk_words[0])
                 clauses.append(clause)
                 sentences.append(sentence)
-            else:
-                raws.extend(chunk_raws)
+            elif chunk_words:
+                raws.extend(parsed.raws)
                 words.extend(chunk_words)
                 clauses.extend([clause] * len(chunk_words))
                 sentences.extend([sentence] * len(chunk_words))
+            ends = parsed.ends  # a chunk of punctuation alone ("...", "-") still ends a clause
             if ends:
                 if ends & _ENDS_ELLIPSIS and words:
                     tokens.ellipsis.add(len(words) - 1)
@@ -343,15 +371,14 @@ class ItalianSentiment:
             first_chunks.clear()
         return tokens, emoticon_scores
 
-    def _read_chunk(self, chunk: str, at_start: bool) -> float | _Chunk | tuple[()]:
-        """What a whitespace-separated chunk brings: an emoticon's valence, nothing (a mention, a
-        link), or its words: (raw words, lexicon forms, which are elongated, how the chunk ends)."""
+    def _read_chunk(self, chunk: str, at_start: bool) -> _Chunk:
+        """What a whitespace-separated chunk brings (see :class:`_Chunk`)."""
         if chunk[0] in _ADDRESS_STARTS and (at_start or not chunk.isalnum()):
             # Mentions and links carry no valence (a user may be called @insopportabile), and
             # "RT @x:" is not where a post starts; "@x:Non" keeps its words.
             chunk = _strip_address(chunk, at_start)
             if not chunk:
-                return ()
+                return _NO_WORDS
         last = chunk[-1]
         ends = 0
         if last in ".,;:!?…":
@@ -365,11 +392,11 @@ class ItalianSentiment:
         else:
             emoticon = self.emoticons.get(chunk) or self.emoticons.get(chunk.lower())
             if emoticon is not None:
-                return emoticon
+                return _Chunk([], [], [], 0, emoticon, is_emoticon=True)
             pieces = _WORD.findall(chunk)
         forms = [self._lookup_form(piece) for piece in pieces]
-        elongated = tuple(k for k, (_, e) in enumerate(forms) if e)
-        return tuple(pieces), tuple(word for word, _ in forms), elongated, ends
+        elongated = [k for k, (_, e) in enumerate(forms) if e]
+        return _Chunk(pieces, [word for word, _ in forms], elongated, ends)
 
     def _match(self, tokens: _Tokens) -> list[_Item]:
         items: list[_Item] = []

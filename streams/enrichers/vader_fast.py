@@ -29,6 +29,8 @@ from vaderSentiment.vaderSentiment import (
     allcap_differential,
 )
 
+from streams.enrichers.valence import score_valence
+
 _NEGATE = frozenset(NEGATE)
 _PUNCTUATION = string.punctuation
 
@@ -69,7 +71,7 @@ class FastVader(SentimentIntensityAnalyzer):
                 sentiments.append(0)
         if "but" in lowers:
             sentiments = self._but_check(words, sentiments)
-        return self.score_valence(sentiments, text)
+        return score_valence(sentiments, text)  # the library's formula, compiled (valence.py)
 
     def _describe_emoji(self, text: str) -> str:
         # VADER's own emoji pass: each emoji becomes its description, spaced from the word before.

@@ -1,0 +1,69 @@
+"""VADER's aggregation of word scores into ``{'neg', 'neu', 'pos', 'compound'}``, compiled.
+
+The same arithmetic as vaderSentiment 3.3.2's ``SentimentIntensityAnalyzer.score_valence`` (and its
+``normalize``, ``_punctuation_emphasis`` and ``_sift_sentiment_scores``), in the same order, so the numbers
+are the library's to the last bit (``tests/unit/test_valence.py`` compares them). It lives here rather than
+being called on the library because this module is compiled with mypyc (``native.py``): the Italian scorer
+and FastVader call it for every post that has a word with a valence.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: VADER's normalisation constant (``normalize(score, alpha=15)``).
+ALPHA = 15.0
+
+
+def normalize(score: float) -> float:
+    """``score / sqrt(score² + 15)``, clamped to [-1, 1]."""
+    norm_score = score / math.sqrt((score * score) + ALPHA)
+    if norm_score < -1.0:
+        return -1.0
+    if norm_score > 1.0:
+        return 1.0
+    return norm_score
+
+
+def punctuation_emphasis(text: str) -> float:
+    """What exclamation marks (up to 4) and question marks (2 or more) add to a post's intensity."""
+    ep_count = min(text.count("!"), 4)
+    qm_count = text.count("?")
+    qm_amplifier = 0.0
+    if qm_count > 1:
+        qm_amplifier = qm_count * 0.18 if qm_count <= 3 else 0.96
+    return ep_count * 0.292 + qm_amplifier
+
+
+def score_valence(sentiments: list[float], text: str) -> dict[str, float]:
+    """VADER's ``score_valence``: the post's scores from its words' (and emoji's) valences."""
+    if not sentiments:
+        return {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
+    sum_s = float(sum(sentiments))
+    amplifier = punctuation_emphasis(text)
+    if sum_s > 0:
+        sum_s += amplifier
+    elif sum_s < 0:
+        sum_s -= amplifier
+    compound = normalize(sum_s)
+    pos_sum = 0.0
+    neg_sum = 0.0
+    neu_count = 0
+    for score in sentiments:
+        if score > 0:
+            pos_sum += score + 1  # compensates for neutral words, counted as 1
+        if score < 0:
+            neg_sum += score - 1
+        if score == 0:
+            neu_count += 1
+    if pos_sum > math.fabs(neg_sum):
+        pos_sum += amplifier
+    elif pos_sum < math.fabs(neg_sum):
+        neg_sum -= amplifier
+    total = pos_sum + math.fabs(neg_sum) + neu_count
+    return {
+        "neg": round(math.fabs(neg_sum / total), 3),
+        "neu": round(math.fabs(neu_count / total), 3),
+        "pos": round(math.fabs(pos_sum / total), 3),
+        "compound": round(compound, 4),
+    }
