@@ -14,6 +14,7 @@ piece of evidence ("HA HA HA HA" is not five Italian verbs). The model reads a p
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,12 @@ ENGLISH_WORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=64)
+def _is_language_code(hint: str) -> bool:
+    # Cached: a source sends the same few hints on every post, and a cache hit costs a fifth of the match.
+    return _ISO_639.match(hint) is not None
+
+
 class LanguageDetector:
     """Detects the language of a text; see the module docstring for the method."""
 
@@ -82,7 +89,7 @@ class LanguageDetector:
         if "@" in text or "#" in text or "://" in text:  # the only texts _NOISE can change
             text = _NOISE.sub(" ", text)
         words = letter_words(fold(text))
-        if hint and _ISO_639.match(hint):
+        if hint and _is_language_code(hint):
             # The source's word stands unless the text clearly speaks another language.
             voted = self.vote(words, OVERRIDE_WORDS)
             return voted if voted and voted != hint else hint

@@ -1,7 +1,11 @@
+import re
+
 import pytest
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from ascolto.testing import make_post
-from streams.enrichers.language import Language, LanguageDetector
+from streams.enrichers.language import _NOISE, Language, LanguageDetector
+from streams.enrichers.text import fold, letter_words
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +77,48 @@ def test_hinted_english_laughter_gets_vaders_score():
     assert post["lang"] == "en"
     assert post["sentiment"]["compound"] > 0.9  # VADER's own score for the text
     assert post["sentiment"]["label"] == "positive"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Guarda http://x.it/a?b=1#c e https://y.com, poi #tag e @tizio_2!",
+        "HTTP://MAIUSCOLO.IT resta, h ttp:// no, xhttp://z.it/q taglia da h",
+        "@https://a.it #http://b.it ##doppio @@doppia email@posta.it",
+        "#perché@città #ÈVERO hhttps://x.y fine#",
+        "",
+    ],
+)
+def test_noise_pattern_removes_what_the_plain_pattern_removes(text):
+    # _NOISE is written for speed; it must cut exactly the spans of the readable form.
+    assert _NOISE.sub(" ", text) == re.sub(r"https?://\S+|[@#]\w+", " ", text)
+
+
+def test_float32_table_gives_the_stock_models_scores(detector):
+    stock = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    stock.set_languages(detector.candidates)
+    for text in ["Mario Monti eccellente", "Prince of Persia", "governo tecnico oggi", "Obrigado pela ajuda"]:
+        assert detector._model().classify(text) == stock.classify(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Gracias por todo, nos vemos mañana en la playa", "es"),
+        ("Je ne sais pas pourquoi le train est en retard", "fr"),
+        ("Merci beaucoup pour votre aide", "fr"),
+        ("Não sei por que o ônibus está atrasado de novo", "pt"),
+        ("Obrigado pela ajuda, até amanhã", "pt"),
+        ("Ich weiß nicht, warum der Zug wieder zu spät ist", "de"),
+        ("Vielen Dank für die schnelle Hilfe", "de"),
+    ],
+)
+def test_the_vote_leaves_other_candidate_languages_to_the_model(detector, text, lang):
+    assert detector.vote(letter_words(fold(text))) is None
+    assert detector.detect(text) == lang
+
+
+def test_a_hint_that_is_not_a_language_code_is_ignored(detector):
+    for _ in range(2):  # the second time from the cache of checked hints
+        assert detector.detect("Grazie!", hint="Italian") == "und"
+        assert detector.detect("Grazie!", hint="it") == "it"
