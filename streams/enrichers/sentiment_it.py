@@ -63,6 +63,11 @@ _REPEAT_NOUNS = frozenset("volta volte viaggi telefonate chiamate pec mail email
 _COMPLAINT_CUES = _SERVICE_NEGATORS | _TIME_UNITS | _REPEAT_NOUNS
 _CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
+# Second words of the two-word boosters and dampeners ("sul serio", "un po"): only after one of them
+# is a pair worth building.
+_PAIR_TAILS = frozenset(key.split()[1] for key in (*R.BOOSTERS, *R.DAMPENERS) if " " in key)
+# First words of the two-word concessives ("anche se").
+_CONCESSIVE_HEADS = frozenset(key.split()[0] for key in R.CONCESSIVE if " " in key)
 _ADDRESS_STARTS = frozenset("@.hwRr")
 _MENTION_HEAD = re.compile(r"^\W?@\w+")
 _ENDS_CLAUSE, _ENDS_SENTENCE, _ENDS_ELLIPSIS = 1, 2, 4
@@ -450,7 +455,7 @@ class ItalianSentiment:
         j = start - 1
         while j >= 0 and distance < 3 and clauses[j] == clause:
             word = words[j]
-            pair = f"{words[j - 1]} {word}" if j > 0 else ""
+            pair = f"{words[j - 1]} {word}" if j > 0 and word in _PAIR_TAILS else ""
             scale = _BOOST_DISTANCE[distance]
             if pair in R.BOOSTERS or pair in R.DAMPENERS:
                 v += sign * R.BOOSTERS.get(pair, R.DAMPENERS.get(pair, 0.0)) * scale
@@ -525,7 +530,7 @@ class ItalianSentiment:
         for i, word in enumerate(words):
             if word in R.CONTRAST_AFTER and i > 0:
                 last_contrast[sentences[i]] = i
-            pair = f"{word} {words[i + 1]}" if i + 1 < len(words) else ""
+            pair = f"{word} {words[i + 1]}" if i + 1 < len(words) and word in _CONCESSIVE_HEADS else ""
             if word in R.CONCESSIVE or pair in R.CONCESSIVE:
                 conceded_clauses.add(clauses[i])
         for item in items:

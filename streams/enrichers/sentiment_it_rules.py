@@ -6,9 +6,11 @@ is folded (lower case, no accents), as the scorer compares folded tokens.
 
 from __future__ import annotations
 
+from typing import Final
+
 #: Words that negate what follows them in the clause. Italian has negative concord
 #: ("non risponde nessuno" is one negation), so several in one scope count once.
-NEGATORS = frozenset(
+NEGATORS: Final = frozenset(
     # "né" folds to "ne", which is far more often the clitic ("ne ho parlato"): left out on purpose.
     {
         "non",
@@ -31,7 +33,7 @@ NEGATORS = frozenset(
 
 #: Tokens skipped when looking back from a sentiment word for a negator or a booster
 #: ("non mi è mai stato utile"): clitics, auxiliaries, articles.
-TRANSPARENT = frozenset(
+TRANSPARENT: Final = frozenset(
     {
         "mi",
         "ti",
@@ -93,10 +95,10 @@ TRANSPARENT = frozenset(
 #: make it. The litotes that do praise ("non è male") are IDIOMS. SENTIPOLC dev set, macro-F1 /
 #: official: -0.74 0.5713/0.6781, -0.25 0.5725/0.6794, 0 0.5728/0.6804, 0.25 0.5761/0.6823,
 #: 0.5 0.5763/0.6826; a quarter is kept rather than the best figure, to stay near neutral.
-NEGATED_NEGATIVE_SCALAR = 0.25
+NEGATED_NEGATIVE_SCALAR: Final = 0.25
 
 #: Intensifiers and their increment (VADER's B_INCR is 0.293).
-BOOSTERS = {
+BOOSTERS: Final = {
     "molto": 0.293,
     "troppo": 0.293,
     "davvero": 0.293,
@@ -128,7 +130,7 @@ BOOSTERS = {
 }
 
 #: Dampeners and their (negative) increment (VADER's B_DECR is -0.293).
-DAMPENERS = {
+DAMPENERS: Final = {
     "abbastanza": -0.2,
     "piuttosto": -0.2,
     "leggermente": -0.3,
@@ -143,16 +145,16 @@ DAMPENERS = {
 }
 
 #: "poco" before a positive word means its opposite ("poco chiaro" = unclear), not a weaker version.
-POCO = frozenset({"poco", "poca", "pochi", "poche", "scarsamente"})
+POCO: Final = frozenset({"poco", "poca", "pochi", "poche", "scarsamente"})
 
 #: Contrast: the clause after weighs more (VADER weighs 'but' 0.5 before / 1.5 after).
-CONTRAST_AFTER = frozenset({"ma", "pero", "tuttavia", "eppure", "invece"})
+CONTRAST_AFTER: Final = frozenset({"ma", "pero", "tuttavia", "eppure", "invece"})
 
 #: Concession: the clause *before* weighs more ("ottimo, anche se lento" is praise).
-CONCESSIVE = ("anche se", "nonostante", "sebbene", "benche", "seppure")
+CONCESSIVE: Final = ("anche se", "nonostante", "sebbene", "benche", "seppure")
 
 #: Idioms whose valence the rules cannot derive from their words (checked on folded text).
-IDIOMS = {
+IDIOMS: Final = {
     "mai piu": -2.2,
     "mai una volta": -1.8,
     "ancora una volta": -0.8,
@@ -207,29 +209,29 @@ _COUNT = r"(?:\d+|un|una|mezz\w*|due|tre|quattro|cinque|sei|sette|otto|nove|diec
 _UNIT = r"(?:ore|ora|mesi|mese|giorni|settimane|settimana|anni|anno|minuti|min|h)"
 #: Waiting told in numbers is a complaint: "da 2 mesi", "oltre un'ora", "40 minuti di attesa", "3 ore in fila"
 #: (but not "fatto in 5 minuti", which is praise).
-TIME_COMPLAINT = (
+TIME_COMPLAINT: Final = (
     rf"\b(?:da|oltre|piu di|ormai|ancora dopo|gia|sono)\s+(?:\w+\s+)?{_COUNT}\s*{_UNIT}\b"
     rf"|\b{_COUNT}\s*{_UNIT}\s+(?:e mezza\s+)?(?:di|in|al|a)\s+(?:attesa|fila|coda|ritardo|telefono|aspettare|linea)\b"
     rf"|\b(?:aspett|attend|attes|ferm|bloccat)\w*\s+(?:\w+\s+){{0,2}}{_COUNT}\s*{_UNIT}\b"
 )
-TIME_COMPLAINT_VALENCE = -1.2
+TIME_COMPLAINT_VALENCE: Final = -1.2
 
 #: "per la terza volta", "dodicesima volta", "4 viaggi": repetition told in numbers is a complaint.
-REPEAT_COMPLAINT = (
+REPEAT_COMPLAINT: Final = (
     r"\b(?:seconda|terza|quarta|quinta|sesta|settima|ottava|nona|decima|undicesima|dodicesima|ennesima|"
     r"\d+[ao°])\s+volta\b|\b(?:\d+|tre|quattro|cinque|sei|dieci)\s+(?:volte|viaggi|telefonate|chiamate|pec|mail|email|solleciti)\b"
 )
-REPEAT_COMPLAINT_VALENCE = -1.0
+REPEAT_COMPLAINT_VALENCE: Final = -1.0
 
 #: Verbs a service is expected to do: negated, they are a complaint ("non risponde", "mai arrivati").
-SERVICE_VERB_STEMS = (
+SERVICE_VERB_STEMS: Final = (
     "funzion", "rispond", "rispost", "arriv", "pass", "ricev", "capisc", "capit", "apr", "carica", "trov",
     "accett", "risolv", "risolt", "richiam", "pagat", "rimbors", "conseg", "spieg", "aiut",
 )  # fmt: skip
-NEGATED_SERVICE_VALENCE = -1.4
+NEGATED_SERVICE_VALENCE: Final = -1.4
 
 #: Rhetorical questions and formulas of complaint (folded).
-COMPLAINT_FORMULAS = {
+COMPLAINT_FORMULAS: Final = {
     "ma perche": -1.0, "ma come": -0.8, "ma siete": -1.2, "ma vi sembra": -1.6, "ma scherziamo": -1.8,
     "come e possibile": -1.6, "non vi vergognate": -2.4, "e poi parlate": -1.6, "normale no": -1.6,
     "e adesso": -0.6, "come dovrei fare": -1.2, "come devo fare": -1.2, "a che serve": -1.2,
@@ -238,18 +240,18 @@ COMPLAINT_FORMULAS = {
 }  # fmt: skip
 
 #: Openings of a request for information: such a question reports a fact, it does not complain.
-INFO_QUESTION_OPENINGS = (
+INFO_QUESTION_OPENINGS: Final = (
     "come si", "come posso", "come faccio", "quando", "dove", "chi si occupa", "chi sa", "qual", "quale", "quali",
     "quanto", "quanti", "sapete", "qualcuno sa", "qualcuno ha", "scusate", "domanda", "info", "buongiorno",
     "salve", "per caso", "si puo", "e possibile", "posso", "in caso di", "chiedo", "vorrei sapere", "per chi",
     "tt sapete", "ciao", "ragazzi", "raga", "qualcuno",
 )  # fmt: skip
 #: Tokens after a sarcastic compliment ("bel servizio eh", "grazie Comune eh").
-IRONY_TAGS = frozenset({"eh", "ehh", "neh"})
-INFO_QUESTION_DAMPING = 0.1
+IRONY_TAGS: Final = frozenset({"eh", "ehh", "neh"})
+INFO_QUESTION_DAMPING: Final = 0.1
 
 #: Praise that turns sarcastic next to a complaint: "bravi, 3 ore di fila 👏", "complimenti per l'efficienza...".
-SARCASM_PRONE = frozenset(
+SARCASM_PRONE: Final = frozenset(
     {"bravi", "brava", "bravo", "bravissimi", "bravissimo", "bravissima", "complimenti", "complimentoni", "grazie",
      "grazie mille", "grazie tante", "efficienza", "efficienti", "efficiente", "ottimo", "ottima", "ottimi",
      "ottime", "bello", "bella", "bel", "bellissimo", "geniale", "geniali", "evviva", "perfetto", "perfetta",
@@ -258,13 +260,13 @@ SARCASM_PRONE = frozenset(
      "bel servizio", "che bello", "ben fatto"}
 )  # fmt: skip
 #: Praise that is sarcastic next to a complaint even without a cue ("Complimenti." after a rant).
-HABITUALLY_SARCASTIC = frozenset(
+HABITUALLY_SARCASTIC: Final = frozenset(
     {"complimenti", "bravi", "bravissimi", "evviva", "che efficienza", "geniali", "geniale", "che bello",
      "bel servizio", "grazie tante", "ottimo lavoro", "fantastico"}
 )  # fmt: skip
 
 #: Markers of irony in a post: with a complaint in the same post, sarcasm-prone praise flips.
-IRONY_MARKERS = (
+IRONY_MARKERS: Final = (
     "come no",
     "certo certo",
     "ma certo",
@@ -278,15 +280,15 @@ IRONY_MARKERS = (
     "bravi eh",
 )
 #: Cues strong enough to turn praise sarcastic on their own ("grazie tante", "che bello 🙃").
-STRONG_IRONY_MARKERS = ("grazie tante", "come no", "ah certo", "ma certo", "si vabbe", "grazie eh", "bravi eh")
-STRONG_IRONY_EMOJI = frozenset({"🙃", "🙄", "🤡"})
-IRONY_EMOJI = frozenset({"🙄", "🤡", "👏", "🤦", "🤦‍♂️", "🤦‍♀️", "😒", "🙃", "😂", "🤣"})
+STRONG_IRONY_MARKERS: Final = ("grazie tante", "come no", "ah certo", "ma certo", "si vabbe", "grazie eh", "bravi eh")
+STRONG_IRONY_EMOJI: Final = frozenset({"🙃", "🙄", "🤡"})
+IRONY_EMOJI: Final = frozenset({"🙄", "🤡", "👏", "🤦", "🤦‍♂️", "🤦‍♀️", "😒", "🙃", "😂", "🤣"})
 
 #: Lower-case words inside a name: "Ospedale del Buon Consiglio", "Popolo della Libertà".
-NAME_LINKS = frozenset({"di", "del", "della", "dello", "dei", "degli", "delle", "d", "da", "dal", "e"})
+NAME_LINKS: Final = frozenset({"di", "del", "della", "dello", "dei", "degli", "delle", "d", "da", "dal", "e"})
 
 #: Articles and prepositions that make a following Capitalised run a noun phrase: "la Bella Italia".
-NAME_OPENERS = frozenset(
+NAME_OPENERS: Final = frozenset(
     "il lo la l i gli le un una uno del dello della dell dei degli delle di da dal dallo dalla dall dai "
     "dagli dalle a al allo alla all ai agli alle in nel nello nella nell nei negli nelle su sul sullo "
     "sulla sull sui sugli sulle con per tra fra".split()
@@ -295,9 +297,9 @@ NAME_OPENERS = frozenset(
 #: A link shared without a reply or a first person reads as a headline: its words weigh half.
 #: SENTIPOLC dev set, macro-F1 / official: none 0.5780 / 0.6831, x0.75 0.5780 / 0.6833,
 #: x0.5 0.5785 / 0.6837, x0.25 0.5784 / 0.6835 (also requiring no "!" changed nothing).
-HEADLINE_DAMPING = 0.5
+HEADLINE_DAMPING: Final = 0.5
 #: First-person words: a post that has one speaks for someone, a headline does not.
-FIRST_PERSON = frozenset(
+FIRST_PERSON: Final = frozenset(
     "io mi me mio mia miei mie noi ci ce nostro nostra nostri nostre sono ho ero avevo siamo abbiamo".split()
 )
 
@@ -305,14 +307,14 @@ FIRST_PERSON = frozenset(
 #: ironic they mock ("@x 😂😂 ma chi ti crede"). Written laughter ("ahah", "lol") has no valence at
 #: all: on the SENTIPOLC dev set it is friendly chatter as often as joy, and scoring it as joy
 #: (+1.5) or as mockery near a complaint made both scores worse.
-LAUGHTER_EMOJI = frozenset({"😂", "🤣", "😆", "😅", "😹"})
-MOCKING_LAUGHTER_VALENCE = -0.8
+LAUGHTER_EMOJI: Final = frozenset({"😂", "🤣", "😆", "😅", "😹"})
+MOCKING_LAUGHTER_VALENCE: Final = -0.8
 #: A word at or below this valence in a reply makes its laughter mocking.
-MOCKED_BELOW = -0.5
+MOCKED_BELOW: Final = -0.5
 
 #: Emoji VADER's description lexicon leaves at zero ("pouting face") but that carry a clear
 #: stance in complaints and thanks; VADER's own score is used for every other emoji.
-EMOJI_EXTRA = {
+EMOJI_EXTRA: Final = {
     "😡": -2.2, "🤬": -2.6, "😠": -1.9, "😤": -1.5, "👎": -1.8, "🙄": -1.1, "💩": -2.0, "🤮": -2.4,
     "🤢": -1.8, "🤦": -1.3, "😒": -1.2, "😞": -1.5, "😩": -1.6, "😫": -1.6, "😖": -1.4, "😣": -1.2,
     "🤡": -1.6, "🐌": -0.8, "⏳": -0.4, "😱": -1.2, "👍": 1.6, "🙏": 1.2, "💪": 1.2, "🔝": 1.8,
