@@ -4,7 +4,9 @@ accents, punctuation, URLs, mentions and 'RT' ignored), shared by every post say
 The key is a function of the text alone: any worker, any replay, any order gives a post the same
 key, so grouping by ``repost_key`` in search or Kibana finds reposts across partitions and time,
 and re-enriching a post never changes it. Which post came first is a question for the index
-(the earliest ``created_at`` of a key), not for a worker's memory.
+(the earliest ``created_at`` of a key), not for a worker's memory. The keys are stored with the
+posts, so they never change: the digest is of ``match_text`` of the text without that noise,
+spaces and '#' removed (a hashtag's word counts twice, as ``match_text`` writes it twice).
 """
 
 from __future__ import annotations
@@ -14,28 +16,59 @@ import re
 from typing import Any
 
 from streams.enrichers.base import enricher
-from streams.enrichers.text import match_text, normalise
+from streams.enrichers.text import fold, match_text, normalise
 
-_NOISE = re.compile(r"https?://\S+|(?<!\w)@\w[\w.]*|^\s*rt\b:?", re.IGNORECASE)
-_RT_START = re.compile(r"\s*rt\b", re.IGNORECASE)
 MIN_CHARS = 12  # "grazie!" from two people is not a repost
 
+# What a repost adds: URLs and mentions anywhere (a mention is an '@' not after a word character),
+# and 'RT' at the start. The look-behind follows the '@' so that the scan looks for '@' and is
+# tried only there (before it, it was tried at every character: twice the time).
+_URL_OR_MENTION = re.compile(r"https?://\S+|@(?<!\w@)\w[\w.]*", re.IGNORECASE)
+_MENTION = re.compile(r"@(?<!\w@)\w[\w.]*")
+_RT_START = re.compile(r"\s*rt\b:?", re.IGNORECASE)
 
-def _core(text: str) -> str:
-    """Folded letters, digits and '@' of ``text`` with URLs, mentions and a leading 'RT' removed."""
-    if "://" in text or "@" in text or _RT_START.match(text):  # the only texts _NOISE changes
-        normal = normalise(_NOISE.sub(" ", text))
-    else:
-        normal = match_text(text)  # topics has asked for it already: it comes from the cache
-    return "".join(normal.replace("#", "").split())
+# For ASCII folded text: the characters the core keeps (word characters and '@'; '#' goes), and the
+# hashtags, the words starting with '#' (words being runs of word characters, '#' and '@').
+_ASCII = bytes(range(128))
+_NOT_IN_CORE = bytes([c for c in _ASCII if not (chr(c).isalnum() or chr(c) in "_@")])
+_HASHTAG_WORD = re.compile(rb"#(?<![\w#@]#)[\w#@]*")
+
+
+def without_noise(text: str) -> str:
+    """``text`` with each URL, mention and leading 'RT' (with its ':') replaced by a space."""
+    noise = _URL_OR_MENTION if "://" in text else _MENTION
+    rt = _RT_START.match(text)
+    if rt is None:
+        return noise.sub(" ", text)
+    # A URL or mention never starts inside the 'RT', so the rest is scanned on its own, from the
+    # RT's last character ('t' or ':', which starts no match): a mention right after 'RT' then
+    # sees the 't' before it, as in the whole text, and is not one.
+    return " " + noise.sub(" ", text[rt.end() - 1 :])[1:]
+
+
+def repost_core(text: str) -> bytes:
+    """The UTF-8 bytes that :func:`repost_key` hashes."""
+    if "://" not in text and "@" not in text and _RT_START.match(text) is None:
+        # No noise: topics has asked for this match_text already, it comes from the cache.
+        return match_text(text).replace(" ", "").replace("#", "").encode("utf-8")
+    clean = without_noise(text)
+    folded = fold(clean)
+    if not folded.isascii():
+        return normalise(clean).replace(" ", "").replace("#", "").encode("utf-8")
+    # match_text's words, joined, of ASCII text: its word characters and '@', each hashtag's twice.
+    raw = folded.encode("ascii")
+    if b"#" in raw:
+        raw = _HASHTAG_WORD.sub(rb"\g<0>\g<0>", raw)
+    return raw.translate(None, _NOT_IN_CORE)
 
 
 def repost_key(text: str) -> str | None:
     """A digest of the normalised text, or None when too short to tell reposts from coincidences."""
-    core = _core(text)
-    if len(core) < MIN_CHARS:
+    core = repost_core(text)
+    # Characters, not bytes, are counted: an ASCII core has as many of each.
+    if len(core) < MIN_CHARS or (not core.isascii() and len(core.decode("utf-8")) < MIN_CHARS):
         return None
-    return hashlib.blake2b(core.encode("utf-8"), digest_size=12).hexdigest()
+    return hashlib.blake2b(core, digest_size=12).hexdigest()
 
 
 @enricher("duplicates", writes=("repost_key",), order=60)
