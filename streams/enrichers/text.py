@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 _WORD_SPLIT = re.compile(r"[^\w#@]+")
@@ -43,9 +44,16 @@ def _fold_run(match: re.Match[str]) -> str:
     return match.group().translate(_FOLD)
 
 
+# mypyc compiles ``text.lower()`` to a per-character mapping that lower-cases a final 'Σ' to 'σ'
+# where Python writes 'ς'; called through this name it is Python's own str.lower.
+_lower: Callable[[str], str] = str.lower
+
+
 def fold(text: str) -> str:
     """Lower-case and strip accents: 'Perché CITTÀ' → 'perche citta'."""
-    low = text.lower()
+    if text.isascii():
+        return text.lower()
+    low = _lower(text)
     if low.isascii():
         return low
     # Only the runs of non-ASCII characters go through the table: translate() would look up

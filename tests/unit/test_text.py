@@ -10,6 +10,7 @@ from streams.enrichers.text import fold, match_text
         ("plain ASCII, Even Punctuation!", "plain ascii, even punctuation!"),
         ("İstanbul naïve Ærø", "istanbul naive ærø"),  # İ lower-cases to i + a combining dot; ø has no accent to strip
         ("già 😀 più", "gia 😀 piu"),  # emoji pass through
+        ("ΟΔΟΣ Σ", "οδος σ"),  # as Python lower-cases: a final sigma is 'ς' (mypyc's lower() wrote 'σ')
         ("", ""),
     ],
 )
