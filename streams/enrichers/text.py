@@ -44,6 +44,9 @@ def _fold_run(match: re.Match[str]) -> str:
     return match.group().translate(_FOLD)
 
 
+# Every Latin-1 character folds to one Latin-1 character (tests check it), so Latin-1 text, nearly
+# every accented post, folds with one bytes.translate: a fifth of the time of the runs below.
+_LATIN1_FOLD = bytes([ord(_fold_char(chr(code))) for code in range(256)])
 # mypyc compiles ``text.lower()`` to a per-character mapping that lower-cases a final 'Σ' to 'σ'
 # where Python writes 'ς'; called through this name it is Python's own str.lower.
 _lower: Callable[[str], str] = str.lower
@@ -54,8 +57,9 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()
     low = _lower(text)
-    if low.isascii():
-        return low
+    latin1 = low.encode("latin-1", "ignore")
+    if len(latin1) == len(low):
+        return latin1.translate(_LATIN1_FOLD).decode("latin-1")
     # Only the runs of non-ASCII characters go through the table: translate() would look up
     # every character, a third of the time of a whole enricher.
     return _NON_ASCII.sub(_fold_run, low)

@@ -29,3 +29,15 @@ def test_fold_strips_case_and_accents_only(text, folded):
 )
 def test_match_text_pads_words_with_single_spaces(text, matched):
     assert match_text(text) == matched
+
+
+def test_latin1_text_folds_as_character_by_character():
+    # fold() takes a bytes.translate shortcut for Latin-1 text: it must agree with the
+    # per-character folding on every Latin-1 character, in upper and lower case.
+    from streams.enrichers.text import _fold_char
+
+    latin1 = "".join(map(chr, range(256)))
+    for text in (latin1, latin1.upper(), latin1 + " città"):
+        low = text.lower()
+        expected = "".join(_fold_char(ch) for ch in low)
+        assert fold(text) == expected
