@@ -114,7 +114,13 @@ def normalise(text: str) -> str:
     """:func:`match_text` without its cache, for a text nobody else will ask about."""
     words = split_words(fold(text))
     if "#" in text:
-        words = [w for word in words for w in ((word, word[1:]) if word.startswith("#") else (word,))]
+        # A plain loop: compiled, the nested comprehension with its tuples took a quarter longer.
+        expanded: list[str] = []
+        for word in words:
+            expanded.append(word)
+            if word.startswith("#"):
+                expanded.append(word[1:])
+        words = expanded
     return " " + " ".join(words) + " "
 
 
