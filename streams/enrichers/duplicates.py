@@ -23,8 +23,9 @@ MIN_CHARS = 12  # "grazie!" from two people is not a repost
 # What a repost adds: URLs and mentions anywhere (a mention is an '@' not after a word character),
 # and 'RT' at the start. The look-behind follows the '@' so that the scan looks for '@' and is
 # tried only there (before it, it was tried at every character: twice the time).
-_URL_OR_MENTION = re.compile(r"https?://\S+|@(?<!\w@)\w[\w.]*", re.IGNORECASE)
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
 _MENTION = re.compile(r"@(?<!\w@)\w[\w.]*")
+_URL_OR_MENTION = re.compile(f"{_URL.pattern}|{_MENTION.pattern}", re.IGNORECASE)
 _RT_START = re.compile(r"\s*rt\b:?", re.IGNORECASE)
 
 # For ASCII folded text: the characters the core keeps (word characters and '@'; '#' goes), and the
@@ -34,9 +35,14 @@ _NOT_IN_CORE = bytes([c for c in _ASCII if not (chr(c).isalnum() or chr(c) in "_
 _HASHTAG_WORD = re.compile(rb"#(?<![\w#@]#)[\w#@]*")
 
 
+def _twice(match: re.Match[bytes]) -> bytes:
+    return match[0] * 2  # a function: a template ("\g<0>\g<0>") is expanded in Python, twice slower
+
+
 def without_noise(text: str) -> str:
     """``text`` with each URL, mention and leading 'RT' (with its ':') replaced by a space."""
-    noise = _URL_OR_MENTION if "://" in text else _MENTION
+    # One alternation scans slower than one pattern: it is used only when both kinds can occur.
+    noise = _MENTION if "://" not in text else _URL if "@" not in text else _URL_OR_MENTION
     rt = _RT_START.match(text)
     if rt is None:
         return noise.sub(" ", text)
@@ -58,7 +64,7 @@ def repost_core(text: str) -> bytes:
     # match_text's words, joined, of ASCII text: its word characters and '@', each hashtag's twice.
     raw = folded.encode("ascii")
     if b"#" in raw:
-        raw = _HASHTAG_WORD.sub(rb"\g<0>\g<0>", raw)
+        raw = _HASHTAG_WORD.sub(_twice, raw)
     return raw.translate(None, _NOT_IN_CORE)
 
 
