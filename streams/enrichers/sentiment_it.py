@@ -276,7 +276,8 @@ class ItalianSentiment:
     # --- public -------------------------------------------------------------------------------
     def polarity_scores(self, text: str) -> dict[str, float]:
         """``{'neg', 'neu', 'pos', 'compound'}`` as VADER computes them, from Italian rules."""
-        emoji_found = [ch for ch in text if ch in self.emoji] if MAYBE_EMOJI.search(text) else []
+        # ASCII text holds no emoji: most posts skip the scan.
+        emoji_found = [ch for ch in text if ch in self.emoji] if not text.isascii() and MAYBE_EMOJI.search(text) else []
         plain = text.translate(self._blank_emoji) if emoji_found else text
         tokens, extra = self._tokenize(plain)
         for names in self.name_files:
@@ -284,7 +285,11 @@ class ItalianSentiment:
         wordset = set(tokens.word)
         items = [] if self.known_words.isdisjoint(wordset) else _outside_names(self._match(tokens), tokens)
         folded_text = " ".join(tokens.word)
-        if not (items or extra or emoji_found) and self._no_complaint(tokens, wordset, folded_text):
+        # Waiting and repeats told in numbers, found once: three rules ask.
+        time_hits = _time_complaints(folded_text, wordset)
+        repeat_hits = _repeat_complaints(folded_text, wordset)
+        numbered = bool(time_hits or repeat_hits)
+        if not (items or extra or emoji_found) and self._no_complaint(tokens, wordset, numbered):
             # Nearly half of real posts: no word, emoji or emoticon with a valence, nor a complaint
             # told without one. VADER's aggregation of all-zero scores, without running it.
             return dict(_NEUTRAL) if tokens else dict(_EMPTY)
@@ -293,10 +298,12 @@ class ItalianSentiment:
         all_caps = any(raws[item.start].isupper() for item in items) and self._all_caps(tokens)
         for item in items:
             self._adjust(item, tokens, all_caps)
-        items.extend(self._negated_service(items, tokens, wordset))
-        items.sort(key=lambda it: it.start)
+        negated_service = self._negated_service(items, tokens, wordset)
+        if negated_service:  # _match found the others in order
+            items.extend(negated_service)
+            items.sort(key=lambda it: it.start)
         self._weigh_contrast(items, tokens, wordset)
-        self._sarcasm(items, tokens, folded_text, emoji_found, plain, wordset)
+        self._sarcasm(items, tokens, folded_text, emoji_found, plain, numbered)
         if self._asks_for_information(folded_text, plain):
             for item in items:
                 item.valence *= R.INFO_QUESTION_DAMPING
@@ -316,18 +323,14 @@ class ItalianSentiment:
             scores.extend(R.MOCKING_LAUGHTER_VALENCE if e in R.LAUGHTER_EMOJI else self.emoji[e] for e in emoji_found)
         else:
             scores.extend(self.emoji[e] for e in emoji_found)
-        scores.extend(R.TIME_COMPLAINT_VALENCE for _ in _time_complaints(folded_text, wordset))
-        scores.extend(R.REPEAT_COMPLAINT_VALENCE for _ in _repeat_complaints(folded_text, wordset))
+        scores.extend([R.TIME_COMPLAINT_VALENCE] * len(time_hits))
+        scores.extend([R.REPEAT_COMPLAINT_VALENCE] * len(repeat_hits))
         return score_valence(scores, text)
 
     # --- steps --------------------------------------------------------------------------------
-    def _no_complaint(self, tokens: _Tokens, wordset: set[str], folded: str) -> bool:
+    def _no_complaint(self, tokens: _Tokens, wordset: set[str], numbered: bool) -> bool:
         """No complaint rule (a negated service verb, waiting or repeats in numbers) fires."""
-        return _COMPLAINT_CUES.isdisjoint(wordset) or not (
-            self._negated_service([], tokens, wordset)
-            or _time_complaints(folded, wordset)
-            or _repeat_complaints(folded, wordset)
-        )
+        return _COMPLAINT_CUES.isdisjoint(wordset) or not (self._negated_service([], tokens, wordset) or numbered)
 
     def _lookup_form(self, piece: str) -> tuple[str, bool]:
         """(folded word as the lexicon knows it, whether it was elongated) for a raw word."""
@@ -542,14 +545,13 @@ class ItalianSentiment:
 
     @staticmethod
     def _sarcasm(
-        items: list[_Item], tokens: _Tokens, folded: str, emoji: list[str], text: str, wordset: set[str]
+        items: list[_Item], tokens: _Tokens, folded: str, emoji: list[str], text: str, numbered: bool
     ) -> None:
         praise = [it for it in items if it.valence > 0 and _span(tokens, it) in R.SARCASM_PRONE]
         if not praise:
             return
         strong = any(e in R.STRONG_IRONY_EMOJI for e in emoji) or any(m in folded for m in R.STRONG_IRONY_MARKERS)
         complaints = [it for it in items if it.valence <= -0.7]
-        numbered = bool(_time_complaints(folded, wordset) or _repeat_complaints(folded, wordset))
         marked = any(it.end in tokens.ellipsis for it in praise)
         if not (strong or marked or complaints or numbered):
             return

@@ -15,6 +15,27 @@ import math
 ALPHA = 15.0
 
 
+def round_to(x: float, digits: int) -> float:
+    """``round(x, digits)``, exactly, without Python's decimal conversion for values away from a tie.
+
+    Python rounds the exact binary value to a decimal string, then reads it back. For ``|x * 10**digits|``
+    up to a million the product's rounding error (under 1e-10) cannot cross a half unless the product is
+    within 1e-6 of one; there Python itself decides. Elsewhere the nearest integer ``k`` is the same, and
+    ``k / 10**digits`` is the double nearest to that decimal, which is what Python returns; a zero keeps
+    the sign of ``x``, as Python's does.
+    """
+    scale = 10.0**digits
+    y = x * scale
+    if not abs(y) <= 1e6:  # large, infinite or NaN
+        return round(x, digits)
+    low = float(math.floor(y))
+    frac = y - low
+    if abs(frac - 0.5) <= 1e-6:
+        return round(x, digits)
+    k = low + 1.0 if frac > 0.5 else low
+    return k / scale if k else math.copysign(0.0, x)
+
+
 def normalize(score: float) -> float:
     """``score / sqrt(score² + 15)``, clamped to [-1, 1]."""
     norm_score = score / math.sqrt((score * score) + ALPHA)
@@ -62,8 +83,8 @@ def score_valence(sentiments: list[float], text: str) -> dict[str, float]:
         neg_sum -= amplifier
     total = pos_sum + math.fabs(neg_sum) + neu_count
     return {
-        "neg": round(math.fabs(neg_sum / total), 3),
-        "neu": round(math.fabs(neu_count / total), 3),
-        "pos": round(math.fabs(pos_sum / total), 3),
-        "compound": round(compound, 4),
+        "neg": round_to(math.fabs(neg_sum / total), 3),
+        "neu": round_to(math.fabs(neu_count / total), 3),
+        "pos": round_to(math.fabs(pos_sum / total), 3),
+        "compound": round_to(compound, 4),
     }
