@@ -1,6 +1,6 @@
 """Enrichment chain speed on one core, side by side with vaderSentiment alone (prints figures only).
 
-    python bench/enrichment.py [--posts 10000] [--profile]
+    python bench/enrichment.py [--posts 10000] [--profile] [--no-source]
 
 For Italian and for English, on the same texts: posts/s of VADER alone and of the configured chain
 (language + sentiment + topics + entities + duplicates, with its Prometheus timing), run as the
@@ -8,7 +8,9 @@ worker runs it (``enrich_many`` over batches of ``ASCOLTO_ENRICH_BATCH_SIZE``), 
 each enricher's share of the chain's time. Italian texts are the real SENTIPOLC 2016 tweets from
 ``../shared/data`` when present (no hint, as a source that does not know the language), then
 ``tests/data`` and generated posts; English ones are ``tests/data`` and generated posts.
-With ``--profile``, the functions where the chain's time goes (cProfile), per language.
+With ``--profile``, the functions where the chain's time goes (cProfile), per language. When the
+enrichers are compiled (``ascolto compile``), the same measurement from source follows, in a
+second process (``ASCOLTO_NATIVE=0``; one process cannot load both), unless ``--no-source``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import csv
 import io
 import os
 import pstats
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -152,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--posts", type=int, default=10_000, help="posts per language")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-source", action="store_true", help="skip the from-source comparison")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as a worker process uses
@@ -174,6 +179,16 @@ def main() -> None:
         print(f"(at most {MATCH_CACHE_SIZE} posts fit the match_text cache: later rounds are flattered; use more)")
     ratios = {lang: measure(lang, posts, chain, vader, settings.enrich_batch_size) for lang, posts in corpora.items()}
     print("\nchain / vader: " + ", ".join(f"{lang} {ratio:.2f}x" for lang, ratio in ratios.items()))
+    if NATIVE == "compiled" and not args.no_source:
+        print("the same chain from source (ASCOLTO_NATIVE=0, another process)...", flush=True)
+        source = subprocess.run(
+            [sys.executable, __file__, "--posts", str(args.posts), "--no-source"],
+            env={**os.environ, "ASCOLTO_NATIVE": "0"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        print("from source: " + source.stdout.strip().splitlines()[-1])
     if args.profile:
         for lang, posts in corpora.items():
             profile(lang, posts, chain, settings.enrich_batch_size)
