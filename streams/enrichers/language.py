@@ -22,7 +22,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from core.settings import Settings, get_settings
 from streams.enrichers.base import enricher
-from streams.enrichers.text import fold, letter_words
+from streams.enrichers.text import folded_letter_words
 
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
 # URLs, hashtags and mentions: r"https?://\S+|[@#]\w+". Written to start with one character class,
@@ -48,6 +48,8 @@ ENGLISH_WORDS = frozenset(
     "today thanks please an or but so if any all there here been being would should could very really "
     "about into than them him her she he me us".split()
 )
+# Disjoint sets: one intersection with their union finds both languages' words in one pass over a post.
+FUNCTION_WORDS = ITALIAN_WORDS | ENGLISH_WORDS
 
 
 @lru_cache(maxsize=64)
@@ -77,8 +79,11 @@ class LanguageDetector:
     def vote(self, words: list[str], at_least: int = VOTE_WORDS) -> str | None:
         """'it' or 'en' when ``at_least`` distinct function words of one language, and twice as many
         as of the other plus one, say so; else None."""
-        it = len(ITALIAN_WORDS.intersection(words))  # distinct, without building a set of all words
-        en = len(ENGLISH_WORDS.intersection(words))
+        found = FUNCTION_WORDS.intersection(words)  # distinct, without building a set of all words
+        if len(found) < at_least:
+            return None
+        it = len(ITALIAN_WORDS.intersection(found))
+        en = len(found) - it
         if it >= at_least and it >= 2 * en + 1:
             return "it"
         if en >= at_least and en >= 2 * it + 1:
@@ -88,7 +93,7 @@ class LanguageDetector:
     def detect(self, text: str, hint: str | None = None) -> str:
         if "@" in text or "#" in text or "://" in text:  # the only texts _NOISE can change
             text = _NOISE.sub(" ", text)
-        words = letter_words(fold(text))
+        words = folded_letter_words(text)
         if hint and _is_language_code(hint):
             # The source's word stands unless the text clearly speaks another language.
             voted = self.vote(words, OVERRIDE_WORDS)

@@ -16,6 +16,14 @@ _ASCII = bytes(range(128))
 _ASCII_SEPARATORS = bytes.maketrans(_ASCII, bytes([c if chr(c).isalnum() or chr(c) in "_#@" else 32 for c in _ASCII]))
 _ASCII_NON_LETTERS = bytes.maketrans(_ASCII, bytes([c if chr(c).isalpha() else 32 for c in _ASCII]))
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
+# What _LETTERS keeps: word characters (alphanumeric or '_') that are neither decimal digits nor '_'.
+# '²' and '½' are kept, as the regular expression keeps them.
+
+
+def _is_letter(ch: str) -> bool:
+    return ch.isalnum() and not ch.isdecimal() and ch != "_"
+
+
 _REPEATS = re.compile(r"(\w)\1{2,}")
 #: Unicode blocks where emoji live: a text without any of these characters needs no emoji scan.
 MAYBE_EMOJI = re.compile("[\u00a9\u00ae\u203c-\u3299\U0001f000-\U0001faff]")
@@ -50,6 +58,10 @@ _LATIN1_FOLD = bytes([ord(_fold_char(chr(code))) for code in range(256)])
 # mypyc compiles ``text.lower()`` to a per-character mapping that lower-cases a final 'Σ' to 'σ'
 # where Python writes 'ς'; called through this name it is Python's own str.lower.
 _lower: Callable[[str], str] = str.lower
+# fold then letter_words' blanking in one table each, for ASCII and for Latin-1 text: each character
+# becomes its folded self when that is a letter, else a space.
+_LATIN1_FOLDED_LETTERS = bytes([c if _is_letter(chr(c)) else 32 for c in _LATIN1_FOLD])
+_ASCII_FOLDED_LETTERS = bytes.maketrans(_ASCII, bytes([_LATIN1_FOLDED_LETTERS[ord(chr(c).lower())] for c in _ASCII]))
 
 
 def fold(text: str) -> str:
@@ -107,6 +119,19 @@ def letter_words(folded: str) -> list[str]:
     if not folded.isascii():
         return _LETTERS.findall(folded)
     spaced = folded.encode("ascii").translate(_ASCII_NON_LETTERS).decode("ascii")
+    return [w for w in spaced.split() if len(w) > 1]
+
+
+def folded_letter_words(text: str) -> list[str]:
+    """``letter_words(fold(text))``, with one bytes.translate for ASCII and Latin-1 text (nearly every post)."""
+    if text.isascii():
+        spaced = text.encode("ascii").translate(_ASCII_FOLDED_LETTERS).decode("ascii")
+    else:
+        low = _lower(text)
+        latin1 = low.encode("latin-1", "ignore")
+        if len(latin1) != len(low):
+            return letter_words(fold(text))
+        spaced = latin1.translate(_LATIN1_FOLDED_LETTERS).decode("latin-1")
     return [w for w in spaced.split() if len(w) > 1]
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from streams.enrichers.text import fold, match_text
+from streams.enrichers.text import fold, folded_letter_words, letter_words, match_text
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,19 @@ def test_latin1_text_folds_as_character_by_character():
         low = text.lower()
         expected = "".join(_fold_char(ch) for ch in low)
         assert fold(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "".join(map(chr, range(128))),
+        "".join(map(chr, range(256))),
+        " ".join("a" + chr(code) + "b" for code in range(256)),
+        "Perché la CITTÀ è così bella? Già, ½ e x² restano, 3ª volta, l'ŒUVRE",
+        "ΣΟΦΟΣ ΝΟΥΣ İstanbul straße ﬁne 😂ok",
+        "",
+        "a",
+    ],
+)
+def test_folded_letter_words_are_the_letter_words_of_the_folded_text(text):
+    assert folded_letter_words(text) == letter_words(fold(text))
