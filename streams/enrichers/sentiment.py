@@ -1,17 +1,16 @@
 """Where a post gets its sentiment: VADER for English (its exact numbers), ascolto-it-1 for
 Italian, and a clearly marked VADER fallback for every other language.
 
-Time per post is bounded whatever the text: both scorers read at most :data:`PIECE_CHARS`
-characters at once (VADER's time grows with the square of a text's length: 18 s for one
-100,000-character post). A longer text is cut into pieces at sentence ends (else at spaces);
-at most :data:`MAX_PIECES` of them, evenly spread over the text, are scored, and their scores
-averaged weighted by length. Posts up to :data:`PIECE_CHARS` characters, nearly all of them,
-get the scorers' exact numbers; the indexed text always stays whole.
+Time per post is bounded whatever the text (``valence.bounded``): both scorers read at most
+``PIECE_CHARS`` characters at once (VADER's time grows with the square of a text's length: 18 s
+for one 100,000-character post). A longer text is cut into pieces at sentence ends (else at
+spaces); at most ``MAX_PIECES`` of them, evenly spread over the text, are scored, and their scores
+averaged weighted by length. Posts up to ``PIECE_CHARS`` characters, nearly all of them, get the
+scorers' exact numbers; the indexed text always stays whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -24,57 +23,11 @@ from streams.enrichers.base import enricher
 from streams.enrichers.sentiment_it import ItalianSentiment
 from streams.enrichers.sentiment_model import load_models, most_likely
 from streams.enrichers.vader_fast import FastVader
+from streams.enrichers.valence import bounded
 
 #: VADER's customary thresholds on ``compound``.
 POSITIVE_AT = 0.05
 NEGATIVE_AT = -0.05
-
-#: Longest text a scorer reads at once (see the module docstring); a few ms of VADER at most.
-PIECE_CHARS = 1000
-#: Pieces of a long text that are scored, at most: ~24,000 characters, tenths of a second.
-MAX_PIECES = 24
-_SENTENCE_ENDS = ".!?…\n"
-
-Scorer = Callable[[str], dict[str, float]]
-
-
-def pieces(text: str, limit: int = PIECE_CHARS) -> list[str]:
-    """``text`` cut into consecutive pieces of at most ``limit`` characters, at sentence ends when it can.
-
-    Every piece but the last is at least half the limit long, so a text makes at most
-    ``2 * len(text) / limit + 1`` pieces: the work stays linear in the text's length.
-    """
-    out: list[str] = []
-    start, end = 0, len(text)
-    while end - start > limit:
-        window = text[start : start + limit]
-        cut = max(window.rfind(mark) for mark in _SENTENCE_ENDS) + 1
-        if cut <= limit // 2:
-            cut = window.rfind(" ") + 1
-            if cut <= limit // 2:
-                cut = limit  # one giant word: cut it anywhere
-        out.append(window[:cut])
-        start += cut
-    out.append(text[start:])
-    return out
-
-
-def bounded(scorer: Scorer, text: str) -> dict[str, float]:
-    """``scorer(text)`` for a text up to :data:`PIECE_CHARS`, else the length-weighted mean of its pieces' scores."""
-    if len(text) <= PIECE_CHARS:
-        return scorer(text)
-    parts = pieces(text)
-    if len(parts) > MAX_PIECES:
-        step = len(parts) / MAX_PIECES
-        parts = [parts[int(i * step)] for i in range(MAX_PIECES)]
-    total = float(sum(len(part) for part in parts))
-    mean = dict.fromkeys(("neg", "neu", "pos", "compound"), 0.0)
-    for part in parts:
-        scores = scorer(part)
-        for key in mean:
-            mean[key] += scores[key] * len(part) / total
-    return {key: round(value, 4) for key, value in mean.items()}
-
 
 def label_for(compound: float) -> SentimentLabel:
     """positive / neutral / negative from a compound score (±0.05, as VADER's authors use)."""
@@ -113,8 +66,11 @@ class MultilingualSentiment:
         self.fallback_model = f"{self.vader_model}-fallback"
         #: Trained models by language; a missing, corrupt or outdated file stops the chain with one sentence.
         self.trained = load_models(settings.sentiment_model_paths) if settings else {}
+        self.italian_by_rules = "it" not in self.trained
 
     def score(self, text: str, lang: str) -> Sentiment:
+        if lang == "it" and self.italian_by_rules:
+            return self.italian.sentiment(text)  # most posts: the record built in compiled code
         scores, model = self.rule_scores(text, lang)
         trained = self.trained.get(lang)
         if trained is None:

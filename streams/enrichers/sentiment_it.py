@@ -38,11 +38,11 @@ import yaml
 from vaderSentiment.vaderSentiment import B_INCR, C_INCR, N_SCALAR, SentimentIntensityAnalyzer
 
 from core.settings import Settings, get_settings
-from schemas.contracts import SentimentLabel
+from schemas.contracts import Sentiment, SentimentLabel
 from streams.enrichers import sentiment_it_rules as R
 from streams.enrichers.reloading import ReloadingFile
 from streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
-from streams.enrichers.valence import score_valence
+from streams.enrichers.valence import PIECE_CHARS, bounded, score_valence
 
 MODEL = "ascolto-it-1"
 
@@ -274,6 +274,19 @@ class ItalianSentiment:
         self._first_chunk_cache: dict[str, _Chunk] = {}
 
     # --- public -------------------------------------------------------------------------------
+    def sentiment(self, text: str) -> Sentiment:
+        """A post's sentiment record: its scores (long texts in bounded pieces), label and model."""
+        scores = self.polarity_scores(text) if len(text) <= PIECE_CHARS else bounded(self.polarity_scores, text)
+        compound = scores["compound"]
+        return {
+            "compound": compound,
+            "pos": scores["pos"],
+            "neu": scores["neu"],
+            "neg": scores["neg"],
+            "label": label_for(compound),
+            "model": MODEL,
+        }
+
     def polarity_scores(self, text: str) -> dict[str, float]:
         """``{'neg', 'neu', 'pos', 'compound'}`` as VADER computes them, from Italian rules."""
         # ASCII text holds no emoji: most posts skip the scan.

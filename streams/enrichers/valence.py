@@ -1,4 +1,5 @@
-"""VADER's aggregation of word scores into ``{'neg', 'neu', 'pos', 'compound'}``, compiled.
+"""VADER's aggregation of word scores into ``{'neg', 'neu', 'pos', 'compound'}``, and long texts
+scored in bounded pieces (:func:`bounded`), compiled.
 
 The same arithmetic as vaderSentiment 3.3.2's ``SentimentIntensityAnalyzer.score_valence`` (and its
 ``normalize``, ``_punctuation_emphasis`` and ``_sift_sentiment_scores``), in the same order, so the numbers
@@ -10,6 +11,7 @@ and FastVader call it for every post that has a word with a valence.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 #: VADER's normalisation constant (``normalize(score, alpha=15)``).
 ALPHA = 15.0
@@ -88,3 +90,50 @@ def score_valence(sentiments: list[float], text: str) -> dict[str, float]:
         "pos": round_to(math.fabs(pos_sum / total), 3),
         "compound": round_to(compound, 4),
     }
+
+
+#: Longest text a scorer reads at once (see ``sentiment.py``); a few ms of VADER at most.
+PIECE_CHARS = 1000
+#: Pieces of a long text that are scored, at most: ~24,000 characters, tenths of a second.
+MAX_PIECES = 24
+_SENTENCE_ENDS = ".!?…\n"
+
+Scorer = Callable[[str], dict[str, float]]
+
+
+def pieces(text: str, limit: int = PIECE_CHARS) -> list[str]:
+    """``text`` cut into consecutive pieces of at most ``limit`` characters, at sentence ends when it can.
+
+    Every piece but the last is at least half the limit long, so a text makes at most
+    ``2 * len(text) / limit + 1`` pieces: the work stays linear in the text's length.
+    """
+    out: list[str] = []
+    start, end = 0, len(text)
+    while end - start > limit:
+        window = text[start : start + limit]
+        cut = max(window.rfind(mark) for mark in _SENTENCE_ENDS) + 1
+        if cut <= limit // 2:
+            cut = window.rfind(" ") + 1
+            if cut <= limit // 2:
+                cut = limit  # one giant word: cut it anywhere
+        out.append(window[:cut])
+        start += cut
+    out.append(text[start:])
+    return out
+
+
+def bounded(scorer: Scorer, text: str) -> dict[str, float]:
+    """``scorer(text)`` for a text up to :data:`PIECE_CHARS`, else the length-weighted mean of its pieces' scores."""
+    if len(text) <= PIECE_CHARS:
+        return scorer(text)
+    parts = pieces(text)
+    if len(parts) > MAX_PIECES:
+        step = len(parts) / MAX_PIECES
+        parts = [parts[int(i * step)] for i in range(MAX_PIECES)]
+    total = float(sum(len(part) for part in parts))
+    mean = dict.fromkeys(("neg", "neu", "pos", "compound"), 0.0)
+    for part in parts:
+        scores = scorer(part)
+        for key in mean:
+            mean[key] += scores[key] * len(part) / total
+    return {key: round(value, 4) for key, value in mean.items()}
