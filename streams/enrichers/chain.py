@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from types import FunctionType, MethodType
 from typing import Any, cast
 
 from core.errors import ConfigError
 from core.settings import Settings
 from schemas import EnrichedPost, RawPost, now_rfc3339
 from streams import metrics
-from streams.enrichers.base import Enricher, EnricherFailed
+from streams.enrichers.base import Enricher, EnricherFailed, Fields, FunctionEnricher
 from streams.enrichers.plugins import EnricherNotFound, build, resolve
 
 # What a post carries before any enricher runs, so that a chain without, say, topics still
@@ -20,6 +21,25 @@ _DEFAULTS: dict[str, Any] = {
     "topics": [],
     "entities": {"hashtags": [], "mentions": [], "urls": [], "emoji": [], "watch_terms": []},
 }
+
+#: Stands for "no single field" in a step: a key no returned dict holds.
+_NO_FIELD: Any = object()
+
+
+def direct_call(enr: Enricher) -> Callable[[dict[str, Any]], Fields | None]:
+    """What ``enr(post)`` runs, as a function the chain can call without Python's detour through ``__call__``.
+
+    Calling an instance goes through its type's ``__call__`` slot, three times the cost of the
+    bound method it ends in (a FunctionEnricher's adds a frame before its function): about 0.5 us
+    per post for a chain of five.
+    """
+    if type(enr) is FunctionEnricher:
+        return enr.fn
+    # Looked up on the type's classes, as Python does for ``enr(post)``.
+    call = next((vars(cls)["__call__"] for cls in type(enr).__mro__ if "__call__" in vars(cls)), None)
+    if type(call) is FunctionType:
+        return cast(Callable[[dict[str, Any]], Fields | None], MethodType(call, enr))
+    return enr
 
 
 class EnrichmentChain:
@@ -33,7 +53,15 @@ class EnrichmentChain:
     def __init__(self, enrichers: Iterable[Enricher]) -> None:
         self.enrichers: list[Enricher] = sorted(enrichers, key=lambda e: e.order)
         self._steps = [
-            (e, frozenset(e.writes), metrics.ENRICHER_SECONDS.labels(e.name), metrics.ENRICHER_ERRORS.labels(e.name))
+            (
+                e,
+                direct_call(e),
+                frozenset(e.writes),
+                # The field of an enricher that declares exactly one.
+                e.writes[0] if len(e.writes) == 1 else _NO_FIELD,
+                metrics.ENRICHER_SECONDS.labels(e.name),
+                metrics.ENRICHER_ERRORS.labels(e.name),
+            )
             for e in self.enrichers
         ]
 
@@ -66,7 +94,7 @@ class EnrichmentChain:
         results = cast(list[EnrichedPost | EnricherFailed], list(posts))
         alive = list(range(len(posts)))
         clock = time.perf_counter
-        for enr, writes, seconds, errors in self._steps:
+        for enr, call, writes, only, seconds, errors in self._steps:
             if not alive:
                 break
             failed: list[int] = []
@@ -74,19 +102,22 @@ class EnrichmentChain:
             for i in alive:
                 post = posts[i]
                 try:
-                    fields = enr(post)
-                    if fields:
-                        if not writes.issuperset(fields):
-                            failed.append(i)
-                            results[i] = EnricherFailed(
-                                enr.name, f"wrote undeclared field(s) {sorted(set(fields) - writes, key=str)}"
-                            )
-                            continue
+                    fields = call(post)
+                    if not fields:
+                        continue
+                    if type(fields) is dict and len(fields) == 1 and only in fields:
+                        # The usual answer, checked and stored at half the cost of the general case.
+                        post[only] = fields[only]
+                    elif writes.issuperset(fields):
                         post.update(fields)
+                    else:
+                        failed.append(i)
+                        results[i] = EnricherFailed(
+                            enr.name, f"wrote undeclared field(s) {sorted(set(fields) - writes, key=str)}"
+                        )
                 except Exception as exc:  # one bad enricher (or what it returned) must not stop the stream
                     failed.append(i)
                     results[i] = EnricherFailed(enr.name, f"{type(exc).__name__}: {str(exc)[:500]}")
-                    continue
             seconds.observe((clock() - started) / len(alive))
             if failed:
                 errors.inc(len(failed))

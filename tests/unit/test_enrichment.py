@@ -1,3 +1,6 @@
+import functools
+from types import MappingProxyType
+
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -124,3 +127,63 @@ def test_custom_enricher_fields_reach_the_enriched_post():
         assert outcome.post["asks_question"] is True
     finally:
         REGISTRY.pop("test_question")
+
+
+class Answers:
+    """An enricher that returns what it is given: the chain must check every shape the same way."""
+
+    name, order = "test_answers", 1
+
+    def __init__(self, answer, writes=("a",)):
+        self.answer, self.writes = answer, writes
+
+    def __call__(self, p):
+        return self.answer
+
+
+class InheritedCall(Answers):
+    pass
+
+
+class PartialEnricher(functools.partial):
+    """Called through a C ``__call__``, not a Python function."""
+
+    name, writes, order = "test_partial", ("a",), 1
+
+
+@pytest.mark.parametrize("kind", [Answers, InheritedCall])
+@pytest.mark.parametrize(
+    ("answer", "writes", "written"),
+    [
+        ({"a": 1}, ("a",), {"a": 1}),
+        ({"a": 1, "c": 2}, ("a", "c"), {"a": 1, "c": 2}),
+        (MappingProxyType({"a": 2}), ("a",), {"a": 2}),
+        ({}, ("a",), {}),
+        (None, ("a",), {}),
+    ],
+)
+def test_declared_fields_reach_the_post_whatever_the_mapping(kind, answer, writes, written):
+    out = EnrichmentChain([kind(answer, writes)]).enrich(post("t"))
+    assert {k: out[k] for k in written} == written
+    assert set(out) - set(written) == set(post("t")) | {"lang", "topics", "entities", "enriched_at"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "writes"),
+    [
+        ({"b": 1}, ("a",)),
+        ({"a": 1, "b": 1}, ("a",)),
+        ({None: 1}, ("a", "c")),  # no declared field stands for "several" as None would
+        ({None: 1}, ()),
+        (MappingProxyType({"b": 1}), ("a",)),
+    ],
+)
+def test_undeclared_fields_fail_the_post_whatever_the_mapping(answer, writes):
+    with pytest.raises(EnricherFailed, match="undeclared"):
+        EnrichmentChain([Answers(answer, writes)]).enrich(post("t"))
+
+
+def test_an_enricher_called_through_c_code_runs_too():
+    chain = EnrichmentChain([PartialEnricher(lambda p: {"a": p["text"].upper()})])
+    assert chain.enrich(post("t"))["a"] == "T"
+    assert chain.enrich(post("u"))["a"] == "U"
