@@ -7,7 +7,8 @@ that hashtag only. Each term carries a payload (the topic or watch term it stand
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any
 
 import ahocorasick
 
@@ -36,6 +37,21 @@ class PhraseMatcher:
         self.size = len(payloads)
         if payloads:
             self._automaton.make_automaton()
+
+    def groups(self) -> list[frozenset[Hashable]]:
+        """The distinct payload sets :meth:`occurrences` yields: one per term key."""
+        return list(self._automaton.values()) if self.size else []
+
+    def occurrences(self, text: str) -> Iterator[tuple[int, frozenset[Hashable]]]:
+        """(end index, payload set) of every term occurrence in ``text``, as pyahocorasick finds them.
+
+        The payload sets are the very objects :meth:`groups` lists, so a caller can index
+        what it computed from them once by them.
+        """
+        if not self.size:
+            return iter(())
+        found: Iterator[Any] = self._automaton.iter(match_text(text))
+        return found
 
     def find(self, text: str) -> set[Hashable]:
         """Payloads of all terms found in ``text`` (raw text: folding is done here)."""

@@ -14,7 +14,6 @@ Format (see ``data/taxonomy.yaml``)::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import cast
@@ -25,21 +24,57 @@ from streams.enrichers.matcher import PhraseMatcher, term_key
 
 _TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 ANY = "any"
+#: A post's language when it is not known: every term applies.
+UNKNOWN = "und"
 
 
 class TaxonomyError(ValueError):
     """The taxonomy file cannot be used; the message says where and why."""
 
 
-@dataclass(frozen=True)
 class Taxonomy:
-    topics: dict[str, dict[str, str]]  # id → labels by language
-    matcher: PhraseMatcher  # payloads: (topic id, scope)
+    """A checked taxonomy: its topics' labels and the matcher of their terms."""
+
+    def __init__(self, topics: dict[str, dict[str, str]], matcher: PhraseMatcher) -> None:
+        self.topics = topics  # id → labels by language
+        self.matcher = matcher  # payloads: (topic id, scope)
+        # A post's topics are a bit mask, each found term ORs in its row's mask for the post's
+        # language (no sets to merge per post). Bits follow the ids' sorted order, so the names of
+        # a mask's bits, lowest first, are the sorted list the post gets.
+        groups = cast(list[frozenset[tuple[str, str]]], matcher.groups())
+        ids = sorted({topic for group in groups for topic, _ in group})
+        bits = {topic: 1 << i for i, topic in enumerate(ids)}
+        self._names = {1 << i: topic for i, topic in enumerate(ids)}
+        # Columns: 0 for a language no term is scoped to (``any`` terms only), 1 for "und" (every
+        # term), then one per language some term is scoped to.
+        scoped = sorted({scope for group in groups for _, scope in group} - {ANY, UNKNOWN})
+        self._columns = {UNKNOWN: 1, **{lang: i for i, lang in enumerate(scoped, 2)}}
+        self._rows: dict[frozenset[tuple[str, str]], list[int]] = {}
+        for group in groups:
+            row = [0] * (len(scoped) + 2)
+            for topic, scope in group:
+                bit = bits[topic]
+                if scope == ANY:
+                    row = [mask | bit for mask in row]
+                else:
+                    row[1] |= bit
+                    if scope != UNKNOWN:
+                        row[self._columns[scope]] |= bit
+            self._rows[group] = row
 
     def topics_of(self, text: str, lang: str) -> list[str]:
         """Sorted topic ids whose terms occur in ``text`` for a post in ``lang``."""
-        found = cast(set[tuple[str, str]], self.matcher.find(text))
-        return sorted({topic for topic, scope in found if scope == ANY or scope == lang or lang == "und"})
+        column = self._columns.get(lang, 0)
+        rows = self._rows
+        mask = 0
+        for _, group in self.matcher.occurrences(text):
+            mask |= rows[cast(frozenset[tuple[str, str]], group)][column]
+        found: list[str] = []
+        while mask:
+            lowest = mask & -mask
+            found.append(self._names[lowest])
+            mask ^= lowest
+        return found
 
 
 def default_taxonomy_path() -> Path:
