@@ -1,7 +1,10 @@
 import os
+import random
 import time
+from typing import cast
 
 import pytest
+import yaml
 
 from ascolto.testing import make_post, run_enricher
 from core.settings import Settings
@@ -67,6 +70,27 @@ def test_bad_taxonomy_is_a_clear_error(tmp_path, body, fragment):
         load_taxonomy(path)
 
 
+def test_topics_are_the_terms_payloads_that_apply_to_the_language(tmp_path):
+    # 70 topics (more than a machine word of bits), terms shared between topics and scopes, scopes
+    # beyond it/en (one named "und"): topics_of agrees with the rule read off the matcher's payloads.
+    rng = random.Random(3)
+    words = ["bolletta", "treno", "ritardo", "sportello", "rimborso", "bus", "app", "coda", "spid"]
+    scopes = ["any", "it", "en", "fr", "und"]
+    topics = {
+        f"t{n:02d}": {scope: [*rng.sample(words, 2), f"{rng.choice(words)}*"] for scope in rng.sample(scopes, 2)}
+        for n in range(70)
+    }
+    path = tmp_path / "many.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "topics": topics}), encoding="utf-8")
+    tax = load_taxonomy(path)
+    for _ in range(300):
+        text = " ".join(rng.choice([*words, "rimborsi", "nulla", "#treno"]) for _ in range(rng.randint(0, 6)))
+        for lang in ["it", "en", "fr", "und", "es", "any"]:
+            found = cast(set[tuple[str, str]], tax.matcher.find(text))
+            expected = sorted({t for t, scope in found if scope in ("any", lang) or lang == "und"})
+            assert tax.topics_of(text, lang) == expected, (text, lang)
+
+
 def test_taxonomy_reloads_while_running_and_survives_a_broken_edit(taxonomy_file):
     enricher = Topics(Settings(taxonomy=taxonomy_file, reload_seconds=0.01))
     post = make_post("Sciopero dei bus oggi", lang_hint="it")
@@ -105,6 +129,7 @@ def test_reposts_share_a_repost_key_whatever_the_order():
     repost = make_post("RT @luca: treno soppresso ancora una volta!!", native_id="2")
     late = make_post("treno soppresso ancora una volta", native_id="3", created_at="2027-06-01T11:00:00Z")
     other = make_post("treno in orario, una volta tanto", native_id="4")
+
     def keys_of(*posts):
         return {p["native_id"]: run_enricher("duplicates", p, before=())["repost_key"] for p in posts}
 
