@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 #: Compiled: where the time goes. The enricher classes and the chain stay Python, where the
 #: plugin loader can read their signatures and classes can subclass them; compiling them too
 #: gained nothing measurable.
-MODULES = ("text", "matcher", "taxonomy", "valence", "sentiment_it_rules", "sentiment_it")
+MODULES = ("text", "matcher", "taxonomy", "reloading", "valence", "sentiment_it_rules", "sentiment_it")
 #: The build's record: the digest of the sources it compiled (not in git).
 MANIFEST = HERE / "native.json"
 #: mypyc's group name: its shared library sits in this package, not at the top of sys.path.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import yaml
 
@@ -61,6 +61,10 @@ class Taxonomy:
                     if scope != UNKNOWN:
                         row[self._columns[scope]] |= bit
             self._rows[group] = row
+
+    def field_of(self, post: dict[str, Any]) -> dict[str, list[str]]:
+        """The ``topics`` field of a post being enriched (compiled: cheaper than reading the post in Python)."""
+        return {"topics": self.topics_of(post["text"], post.get("lang", UNKNOWN))}
 
     def topics_of(self, text: str, lang: str) -> list[str]:
         """Sorted topic ids whose terms occur in ``text`` for a post in ``lang``."""

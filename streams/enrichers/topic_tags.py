@@ -20,4 +20,4 @@ class Topics:
         self.taxonomy: ReloadingFile[Taxonomy] = ReloadingFile(path, load_taxonomy, settings.reload_seconds)
 
     def __call__(self, post: dict[str, Any]) -> dict[str, list[str]]:
-        return {"topics": self.taxonomy.value.topics_of(post["text"], post.get("lang", "und"))}
+        return self.taxonomy.value.field_of(post)
