@@ -60,7 +60,6 @@ _REPEAT_COMPLAINT = re.compile(R.REPEAT_COMPLAINT)
 _SERVICE_NEGATORS = R.NEGATORS - {"senza"}  # "senza passare allo sportello" is no failure
 _TIME_UNITS = frozenset("ore ora mesi mese giorni settimane settimana anni anno minuti min h".split())
 _REPEAT_NOUNS = frozenset("volta volte viaggi telefonate chiamate pec mail email solleciti".split())
-_COMPLAINT_CUES = _SERVICE_NEGATORS | _TIME_UNITS | _REPEAT_NOUNS
 _CONTRAST_WORDS = R.CONTRAST_AFTER | {c.split()[0] for c in R.CONCESSIVE}
 _BOOST_DISTANCE = (1.0, 0.95, 0.9)
 # Second words of the two-word boosters and dampeners ("sul serio", "un po"): only after one of them
@@ -71,6 +70,10 @@ _CONCESSIVE_HEADS = frozenset(key.split()[0] for key in R.CONCESSIVE if " " in k
 _ADDRESS_STARTS = frozenset("@.hwRr")
 _MENTION_HEAD = re.compile(r"^\W?@\w+")
 _ENDS_CLAUSE, _ENDS_SENTENCE, _ENDS_ELLIPSIS = 1, 2, 4
+#: Word classes a post holds, as bits ORed over its chunks (each chunk's memoised): the rules ask
+#: "does the post have any ...?" without building a set of its words.
+_KNOWN, _SERVICE_NEGATOR, _TIME_UNIT, _REPEAT_NOUN, _CONTRAST = 1, 2, 4, 8, 16
+_COMPLAINT_CUE = _SERVICE_NEGATOR | _TIME_UNIT | _REPEAT_NOUN
 #: What VADER's aggregation gives for words that all score zero, and for no words at all.
 _NEUTRAL = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
 _EMPTY = {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
@@ -80,9 +83,9 @@ class _Chunk:
     """What a whitespace-separated chunk of a post brings, memoised per chunk: its words (raw, and as
     the lexicon knows them), which of them are elongated, how the chunk ends (:data:`_ENDS_CLAUSE`,
     :data:`_ENDS_SENTENCE`, :data:`_ENDS_ELLIPSIS` bits), or an emoticon's valence. A mention or a
-    link brings no words."""
+    link brings no words. ``classes`` has the bits of the word classes of its words."""
 
-    __slots__ = ("elongated", "emoticon", "ends", "is_emoticon", "raws", "words")
+    __slots__ = ("classes", "elongated", "emoticon", "ends", "is_emoticon", "raws", "words")
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class _Chunk:
         ends: int,
         emoticon: float = 0.0,
         is_emoticon: bool = False,
+        classes: int = 0,
     ) -> None:
         self.raws = raws
         self.words = words
@@ -99,6 +103,8 @@ class _Chunk:
         self.ends = ends
         self.emoticon = emoticon
         self.is_emoticon = is_emoticon
+        #: The word classes (:data:`_KNOWN`, ...) of its words.
+        self.classes = classes
 
 
 _NO_WORDS = _Chunk([], [], [], 0)
@@ -107,7 +113,7 @@ _NO_WORDS = _Chunk([], [], [], 0)
 class _Tokens:
     """A post's words as parallel lists, by position: one object per post rather than one per word."""
 
-    __slots__ = ("clause", "ellipsis", "elongated", "masked", "raw", "sentence", "word")
+    __slots__ = ("classes", "clause", "ellipsis", "elongated", "masked", "raw", "sentence", "word")
 
     def __init__(self) -> None:
         self.raw: list[str] = []
@@ -118,6 +124,8 @@ class _Tokens:
         self.ellipsis: set[int] = set()  # followed by "..." or "…"
         #: Parts of a name ("Banca Aurora", a watch term, a neutral phrase): they carry no valence.
         self.masked: set[int] = set()
+        #: The word classes of the post's words (:data:`_KNOWN`, ...), ORed.
+        self.classes = 0
 
     def __len__(self) -> int:
         return len(self.word)
@@ -295,14 +303,14 @@ class ItalianSentiment:
         tokens, extra = self._tokenize(plain)
         for names in self.name_files:
             _mask_names(tokens, names.value)
-        wordset = set(tokens.word)
-        items = [] if self.known_words.isdisjoint(wordset) else _outside_names(self._match(tokens), tokens)
+        classes = tokens.classes
+        items = _outside_names(self._match(tokens), tokens) if classes & _KNOWN else []
         folded_text = " ".join(tokens.word)
         # Waiting and repeats told in numbers, found once: three rules ask.
-        time_hits = _time_complaints(folded_text, wordset)
-        repeat_hits = _repeat_complaints(folded_text, wordset)
+        time_hits = _time_complaints(folded_text, classes)
+        repeat_hits = _repeat_complaints(folded_text, classes)
         numbered = bool(time_hits or repeat_hits)
-        if not (items or extra or emoji_found) and self._no_complaint(tokens, wordset, numbered):
+        if not (items or extra or emoji_found) and self._no_complaint(tokens, classes, numbered):
             # Nearly half of real posts: no word, emoji or emoticon with a valence, nor a complaint
             # told without one. VADER's aggregation of all-zero scores, without running it.
             return dict(_NEUTRAL) if tokens else dict(_EMPTY)
@@ -311,11 +319,11 @@ class ItalianSentiment:
         all_caps = any(raws[item.start].isupper() for item in items) and self._all_caps(tokens)
         for item in items:
             self._adjust(item, tokens, all_caps)
-        negated_service = self._negated_service(items, tokens, wordset)
+        negated_service = self._negated_service(items, tokens, classes)
         if negated_service:  # _match found the others in order
             items.extend(negated_service)
             items.sort(key=lambda it: it.start)
-        self._weigh_contrast(items, tokens, wordset)
+        self._weigh_contrast(items, tokens, classes)
         self._sarcasm(items, tokens, folded_text, emoji_found, plain, numbered)
         if self._asks_for_information(folded_text, plain):
             for item in items:
@@ -341,9 +349,9 @@ class ItalianSentiment:
         return score_valence(scores, text)
 
     # --- steps --------------------------------------------------------------------------------
-    def _no_complaint(self, tokens: _Tokens, wordset: set[str], numbered: bool) -> bool:
+    def _no_complaint(self, tokens: _Tokens, classes: int, numbered: bool) -> bool:
         """No complaint rule (a negated service verb, waiting or repeats in numbers) fires."""
-        return _COMPLAINT_CUES.isdisjoint(wordset) or not (self._negated_service([], tokens, wordset) or numbered)
+        return not classes & _COMPLAINT_CUE or not (self._negated_service([], tokens, classes) or numbered)
 
     def _lookup_form(self, piece: str) -> tuple[str, bool]:
         """(folded word as the lexicon knows it, whether it was elongated) for a raw word."""
@@ -357,7 +365,7 @@ class ItalianSentiment:
         tokens = _Tokens()
         raws, words, clauses, sentences = tokens.raw, tokens.word, tokens.clause, tokens.sentence
         emoticon_scores: list[float] = []
-        clause = sentence = 0
+        clause = sentence = classes = 0
         chunks, first_chunks = self._chunk_cache, self._first_chunk_cache
         for chunk in text.split():
             memo = chunks if words else first_chunks
@@ -368,6 +376,7 @@ class ItalianSentiment:
                 emoticon_scores.append(parsed.emoticon)
                 continue
             chunk_words = parsed.words
+            classes |= parsed.classes
             if parsed.elongated:
                 tokens.elongated.update([len(words) + k for k in parsed.elongated])
             if len(chunk_words) == 1:  # most chunks: appending beats extending
@@ -387,6 +396,7 @@ class ItalianSentiment:
                 clause += 1
                 if ends & _ENDS_SENTENCE:
                     sentence += 1
+        tokens.classes = classes
         if len(chunks) + len(first_chunks) > 200_000:  # bound the memos; social text refills them fast
             chunks.clear()
             first_chunks.clear()
@@ -417,7 +427,23 @@ class ItalianSentiment:
             pieces = _WORD.findall(chunk)
         forms = [self._lookup_form(piece) for piece in pieces]
         elongated = [k for k, (_, e) in enumerate(forms) if e]
-        return _Chunk(pieces, [word for word, _ in forms], elongated, ends)
+        words = [word for word, _ in forms]
+        classes = 0
+        for word in words:
+            classes |= self._classes_of(word)
+        return _Chunk(pieces, words, elongated, ends, classes=classes)
+
+    def _classes_of(self, word: str) -> int:
+        classes = _KNOWN if word in self.known_words else 0
+        if word in _SERVICE_NEGATORS:
+            classes |= _SERVICE_NEGATOR
+        if word in _TIME_UNITS:
+            classes |= _TIME_UNIT
+        if word in _REPEAT_NOUNS:
+            classes |= _REPEAT_NOUN
+        if word in _CONTRAST_WORDS:
+            classes |= _CONTRAST
+        return classes
 
     def _match(self, tokens: _Tokens) -> list[_Item]:
         items: list[_Item] = []
@@ -509,9 +535,9 @@ class ItalianSentiment:
             j -= 1
         return False
 
-    def _negated_service(self, items: list[_Item], tokens: _Tokens, wordset: set[str]) -> list[_Item]:
+    def _negated_service(self, items: list[_Item], tokens: _Tokens, classes: int) -> list[_Item]:
         """'non risponde', 'mai arrivati': a service verb under negation is a complaint."""
-        if _SERVICE_NEGATORS.isdisjoint(wordset):
+        if not classes & _SERVICE_NEGATOR:
             return []
         covered = {k for it in items for k in range(it.start, it.end + 1)}
         found = []
@@ -536,9 +562,9 @@ class ItalianSentiment:
         return text.count("?") == 1 and "!" not in text and folded.startswith(R.INFO_QUESTION_OPENINGS)
 
     @staticmethod
-    def _weigh_contrast(items: list[_Item], tokens: _Tokens, wordset: set[str]) -> None:
+    def _weigh_contrast(items: list[_Item], tokens: _Tokens, classes: int) -> None:
         # The last "ma/però" of a sentence splits it: 0.5 before, 1.5 after (VADER's 'but' rule).
-        if _CONTRAST_WORDS.isdisjoint(wordset):
+        if not classes & _CONTRAST:
             return
         words, clauses, sentences = tokens.word, tokens.clause, tokens.sentence
         last_contrast: dict[int, int] = {}
@@ -662,15 +688,15 @@ def _mask_names(tokens: _Tokens, names: Names) -> None:
                 break
 
 
-def _time_complaints(folded: str, wordset: set[str]) -> list[str]:
+def _time_complaints(folded: str, classes: int) -> list[str]:
     # The regex only runs when a unit of time is there to be found.
-    if _TIME_UNITS.isdisjoint(wordset):
+    if not classes & _TIME_UNIT:
         return []
     return _TIME_COMPLAINT.findall(folded)
 
 
-def _repeat_complaints(folded: str, wordset: set[str]) -> list[str]:
-    if _REPEAT_NOUNS.isdisjoint(wordset):
+def _repeat_complaints(folded: str, classes: int) -> list[str]:
+    if not classes & _REPEAT_NOUN:
         return []
     return _REPEAT_COMPLAINT.findall(folded)
 
