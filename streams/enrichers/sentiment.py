@@ -17,36 +17,19 @@ from typing import Any
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from core.settings import Settings
-from schemas.contracts import Sentiment, SentimentLabel
+from schemas.contracts import Sentiment
 from streams.enrichers import sentiment_it as italian
 from streams.enrichers.base import enricher
 from streams.enrichers.sentiment_it import ItalianSentiment
 from streams.enrichers.sentiment_model import load_models, most_likely
 from streams.enrichers.vader_fast import FastVader
-from streams.enrichers.valence import bounded
-
-#: VADER's customary thresholds on ``compound``.
-POSITIVE_AT = 0.05
-NEGATIVE_AT = -0.05
-
-def label_for(compound: float) -> SentimentLabel:
-    """positive / neutral / negative from a compound score (±0.05, as VADER's authors use)."""
-    if compound >= POSITIVE_AT:
-        return "positive"
-    if compound <= NEGATIVE_AT:
-        return "negative"
-    return "neutral"
+from streams.enrichers.valence import bounded, label_for, sentiment_record
 
 
 def _sentiment(scores: dict[str, float], model: str) -> Sentiment:
-    return {
-        "compound": scores["compound"],
-        "pos": scores["pos"],
-        "neu": scores["neu"],
-        "neg": scores["neg"],
-        "label": italian.label_for(scores["compound"]) if model == italian.MODEL else label_for(scores["compound"]),
-        "model": model,
-    }
+    compound = scores["compound"]
+    label = italian.label_for(compound) if model == italian.MODEL else label_for(compound)
+    return sentiment_record(scores, label, model)
 
 
 @enricher("sentiment", writes=("sentiment",), order=20)

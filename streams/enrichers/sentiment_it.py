@@ -42,7 +42,8 @@ from schemas.contracts import Sentiment, SentimentLabel
 from streams.enrichers import sentiment_it_rules as R
 from streams.enrichers.reloading import ReloadingFile
 from streams.enrichers.text import MAYBE_EMOJI, fold, squeeze_repeats
-from streams.enrichers.valence import PIECE_CHARS, bounded, score_valence
+from streams.enrichers.valence import PIECE_CHARS, bounded, score_valence, sentiment_record
+from streams.enrichers.valence import label_for as thresholded_label
 
 MODEL = "ascolto-it-1"
 
@@ -146,11 +147,7 @@ class _Item:
 
 def label_for(compound: float) -> SentimentLabel:
     """positive / neutral / negative from an Italian compound score (:data:`POSITIVE_AT`, :data:`NEGATIVE_AT`)."""
-    if compound >= POSITIVE_AT:
-        return "positive"
-    if compound <= NEGATIVE_AT:
-        return "negative"
-    return "neutral"
+    return thresholded_label(compound, POSITIVE_AT, NEGATIVE_AT)
 
 
 def load_lexicon(path: Path | None = None) -> dict[str, float]:
@@ -285,15 +282,7 @@ class ItalianSentiment:
     def sentiment(self, text: str) -> Sentiment:
         """A post's sentiment record: its scores (long texts in bounded pieces), label and model."""
         scores = self.polarity_scores(text) if len(text) <= PIECE_CHARS else bounded(self.polarity_scores, text)
-        compound = scores["compound"]
-        return {
-            "compound": compound,
-            "pos": scores["pos"],
-            "neu": scores["neu"],
-            "neg": scores["neg"],
-            "label": label_for(compound),
-            "model": MODEL,
-        }
+        return sentiment_record(scores, label_for(scores["compound"]), MODEL)
 
     def polarity_scores(self, text: str) -> dict[str, float]:
         """``{'neg', 'neu', 'pos', 'compound'}`` as VADER computes them, from Italian rules."""

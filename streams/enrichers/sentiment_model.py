@@ -30,6 +30,7 @@ import numpy as np
 from core.errors import ConfigError
 from schemas.contracts import SentimentLabel
 from streams.enrichers.text import fold, squeeze_repeats
+from streams.enrichers.valence import label_for
 
 #: Bump whenever :func:`text_grams` or :func:`rule_features` change what a column means.
 FEATURE_VERSION = 1
@@ -88,9 +89,8 @@ def text_grams(words: list[str]) -> tuple[list[str], list[str]]:
 def rule_features(rules: Mapping[str, float]) -> list[float]:
     """The rule scorer's compound, pos, neu, neg and its label as one-hot (negative, neutral, positive)."""
     compound = float(rules["compound"])
-    label = 0 if compound <= -0.05 else 2 if compound >= 0.05 else 1
     one_hot = [0.0, 0.0, 0.0]
-    one_hot[label] = 1.0
+    one_hot[CLASSES.index(label_for(compound))] = 1.0  # VADER's ±0.05, whatever the scorer
     return [compound, float(rules["pos"]), float(rules["neu"]), float(rules["neg"]), *one_hot]
 
 

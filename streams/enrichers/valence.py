@@ -1,5 +1,5 @@
-"""VADER's aggregation of word scores into ``{'neg', 'neu', 'pos', 'compound'}``, and long texts
-scored in bounded pieces (:func:`bounded`), compiled.
+"""VADER's aggregation of word scores into ``{'neg', 'neu', 'pos', 'compound'}``, long texts
+scored in bounded pieces (:func:`bounded`), and a post's sentiment record with its label, compiled.
 
 The same arithmetic as vaderSentiment 3.3.2's ``SentimentIntensityAnalyzer.score_valence`` (and its
 ``normalize``, ``_punctuation_emphasis`` and ``_sift_sentiment_scores``), in the same order, so the numbers
@@ -11,8 +11,13 @@ and FastVader call it for every post that has a word with a valence.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from schemas.contracts import Sentiment, SentimentLabel
+
+#: VADER's customary label thresholds on ``compound`` (the Italian scorer has its own).
+POSITIVE_AT = 0.05
+NEGATIVE_AT = -0.05
 #: VADER's normalisation constant (``normalize(score, alpha=15)``).
 ALPHA = 15.0
 
@@ -137,3 +142,24 @@ def bounded(scorer: Scorer, text: str) -> dict[str, float]:
         for key in mean:
             mean[key] += scores[key] * len(part) / total
     return {key: round(value, 4) for key, value in mean.items()}
+
+
+def label_for(compound: float, positive_at: float = POSITIVE_AT, negative_at: float = NEGATIVE_AT) -> SentimentLabel:
+    """positive / neutral / negative from a compound score and the scorer's thresholds (VADER's ±0.05 by default)."""
+    if compound >= positive_at:
+        return "positive"
+    if compound <= negative_at:
+        return "negative"
+    return "neutral"
+
+
+def sentiment_record(scores: Mapping[str, float], label: SentimentLabel, model: str) -> Sentiment:
+    """The ``sentiment`` field of a post: its scores, label and the model that gave them."""
+    return {
+        "compound": scores["compound"],
+        "pos": scores["pos"],
+        "neu": scores["neu"],
+        "neg": scores["neg"],
+        "label": label,
+        "model": model,
+    }
