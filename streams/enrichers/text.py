@@ -64,13 +64,19 @@ _LATIN1_FOLDED_LETTERS = bytes([c if _is_letter(chr(c)) else 32 for c in _LATIN1
 _ASCII_FOLDED_LETTERS = bytes.maketrans(_ASCII, bytes([_LATIN1_FOLDED_LETTERS[ord(chr(c).lower())] for c in _ASCII]))
 
 
+def _latin1_lower(text: str) -> tuple[str, bytes | None]:
+    """``text`` lower-cased, and its Latin-1 bytes when every character has one (else None)."""
+    low = _lower(text)
+    latin1 = low.encode("latin-1", "ignore")
+    return low, latin1 if len(latin1) == len(low) else None
+
+
 def fold(text: str) -> str:
     """Lower-case and strip accents: 'Perché CITTÀ' → 'perche citta'."""
     if text.isascii():
         return text.lower()
-    low = _lower(text)
-    latin1 = low.encode("latin-1", "ignore")
-    if len(latin1) == len(low):
+    low, latin1 = _latin1_lower(text)
+    if latin1 is not None:
         return latin1.translate(_LATIN1_FOLD).decode("latin-1")
     # Only the runs of non-ASCII characters go through the table: translate() would look up
     # every character, a third of the time of a whole enricher.
@@ -127,9 +133,8 @@ def folded_letter_words(text: str) -> list[str]:
     if text.isascii():
         spaced = text.encode("ascii").translate(_ASCII_FOLDED_LETTERS).decode("ascii")
     else:
-        low = _lower(text)
-        latin1 = low.encode("latin-1", "ignore")
-        if len(latin1) != len(low):
+        _, latin1 = _latin1_lower(text)
+        if latin1 is None:
             return letter_words(fold(text))
         spaced = latin1.translate(_LATIN1_FOLDED_LETTERS).decode("latin-1")
     return [w for w in spaced.split() if len(w) > 1]
